@@ -1,0 +1,61 @@
+from django.contrib import admin
+
+from .models import ActivitySignal, Librarian, Library, LibraryStatusChange, MailingList, Region
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["name", "language", "time_zone"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class LibraryStatusChangeInline(admin.TabularInline):
+    model = LibraryStatusChange
+    extra = 0
+    fields = ["changed_at", "from_status", "to_status", "changed_by", "source", "reason"]
+    readonly_fields = fields
+    can_delete = False
+
+
+class LibrarianInline(admin.TabularInline):
+    model = Librarian
+    extra = 0
+    fields = ["name", "email", "role", "language", "wiki_username"]
+
+
+@admin.register(Library)
+class LibraryAdmin(admin.ModelAdmin):
+    list_display = ["name", "city", "region", "status", "languages"]
+    list_filter = ["status", "region"]
+    search_fields = ["name", "city"]
+    prepopulated_fields = {"slug": ["name", "city"]}
+    # Status moves through the service (libraries page) so that its history stays whole.
+    readonly_fields = ["status", "status_changed_at"]
+    inlines = [LibrarianInline, LibraryStatusChangeInline]
+
+
+@admin.register(MailingList)
+class MailingListAdmin(admin.ModelAdmin):
+    list_display = ["name", "posting_address", "network", "region", "language"]
+    search_fields = ["name", "posting_address", "network"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["members"]
+
+
+@admin.register(Librarian)
+class LibrarianAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "library", "language", "wiki_username", "unsubscribed_at"]
+    list_filter = ["language", "library__region"]
+    search_fields = ["name", "email", "wiki_username", "library__name"]
+    list_select_related = ["library"]
+    autocomplete_fields = ["library"]
+
+
+@admin.register(ActivitySignal)
+class ActivitySignalAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "kind", "library", "librarian", "source"]
+    list_filter = ["kind"]
+    search_fields = ["library__name", "source"]
+    list_select_related = ["library", "librarian"]
+    autocomplete_fields = ["library", "librarian"]
+    date_hierarchy = "occurred_at"

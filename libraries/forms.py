@@ -1,0 +1,170 @@
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from .models import ActivitySignal, Librarian, Library, MailingList, Region
+from .services import normalize_email, normalize_languages
+
+
+class LibraryFilterForm(forms.Form):
+    """The library list's search box and filters; every field is optional."""
+
+    q = forms.CharField(label=_("Search"), required=False)
+    region = forms.ModelChoiceField(
+        label=_("Region"), queryset=Region.objects.all(), required=False, to_field_name="slug"
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("All statuses"))] + Library.Status.choices, required=False
+    )
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("All languages"))] + settings.CONTENT_LANGUAGES,
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["q"].widget.attrs.update(
+            {"class": "form-control", "type": "search", "placeholder": _("Name, city, librarian")}
+        )
+        for name in ("region", "status", "language"):
+            self.fields[name].widget.attrs["class"] = "form-select"
+        self.fields["region"].empty_label = _("All regions")
+
+    def filter(self, queryset):
+        if not self.is_valid():
+            return queryset
+        data = self.cleaned_data
+        if data["q"]:
+            queryset = queryset.search(data["q"])
+        if data["region"]:
+            queryset = queryset.filter(region=data["region"])
+        if data["status"]:
+            queryset = queryset.filter(status=data["status"])
+        if data["language"]:
+            queryset = queryset.speaking(data["language"])
+        return queryset
+
+
+class LibraryForm(forms.ModelForm):
+    languages = forms.MultipleChoiceField(
+        label=_("Languages"),
+        choices=settings.CONTENT_LANGUAGES,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Library
+        fields = ["name", "city", "region", "address", "website", "languages", "notes"]
+        widgets = {"address": forms.Textarea(attrs={"rows": 2}), "notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["languages"] = self.instance.language_list
+
+    def clean_languages(self) -> str:
+        return normalize_languages(self.cleaned_data["languages"])
+
+
+class LibraryStatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("New status"), choices=Library.Status.choices)
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Why the library moves: the answer it gave, a meeting, a call."),
+    )
+
+
+class ActivitySignalForm(forms.ModelForm):
+    class Meta:
+        model = ActivitySignal
+        fields = ["kind", "librarian", "occurred_at", "note"]
+        widgets = {
+            "occurred_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "note": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, library: Library, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["librarian"].queryset = library.librarians.all()
+
+
+class NoLineBreaksMixin:
+    """Refuses line breaks in one-line fields that may end up in email headers."""
+
+    one_line_fields: tuple[str, ...] = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.one_line_fields:
+            value = cleaned.get(name)
+            if isinstance(value, str) and ("\n" in value or "\r" in value):
+                self.add_error(name, _("This field must fit on one line."))
+        return cleaned
+
+
+class LibrarianForm(NoLineBreaksMixin, forms.ModelForm):
+    one_line_fields = ("name", "email")
+
+    class Meta:
+        model = Librarian
+        fields = [
+            "library",
+            "name",
+            "email",
+            "role",
+            "language",
+            "wiki_username",
+            "home_wiki",
+            "consent_source",
+            "consent_at",
+            "notes",
+        ]
+        widgets = {
+            "consent_at": forms.DateInput(attrs={"type": "date"}),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class MailingListForm(forms.ModelForm):
+    class Meta:
+        model = MailingList
+        fields = [
+            "name",
+            "posting_address",
+            "subscribed_as",
+            "network",
+            "region",
+            "language",
+            "moderators",
+            "members",
+            "notes",
+        ]
+        widgets = {"members": forms.SelectMultiple(attrs={"size": 12})}
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("UTF-8, separated by commas or semicolons, one row per librarian."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(max)s MB; split it in several files."),
+                params={"max": settings.IMPORT_MAX_BYTES // (1024 * 1024)},
+            )
+        return upload
+
+
+class ImportConfirmForm(forms.Form):
+    skip_invalid = forms.BooleanField(
+        label=_("Import only the valid rows and leave the rows with errors out"),
+        required=False,
+    )

@@ -1,0 +1,306 @@
+"""Regions, libraries, mailing lists, librarians and the activity signals observed about them."""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value})
+
+
+class Region(models.Model):
+    """A place with its own language and time zone (a canton, a country)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.CONTENT_LANGUAGES, default="fr"
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Zurich", validators=[validate_time_zone]
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LibraryQuerySet(models.QuerySet):
+    def speaking(self, language: str) -> "LibraryQuerySet":
+        """Libraries whose comma-separated ``languages`` include ``language``."""
+        return self.filter(languages__regex=rf"(^|,){language}(,|$)")
+
+    def search(self, text: str) -> "LibraryQuerySet":
+        text = text.strip()
+        if not text:
+            return self
+        # A subquery rather than a join: no duplicate rows, and annotations stay whole.
+        matching_librarians = Librarian.objects.filter(
+            models.Q(name__icontains=text) | models.Q(email__icontains=text)
+        ).values("library_id")
+        return self.filter(
+            models.Q(name__icontains=text)
+            | models.Q(city__icontains=text)
+            | models.Q(pk__in=matching_librarians)
+        )
+
+
+class Library(models.Model):
+    """A library, and where it stands in the outreach pipeline."""
+
+    class Status(models.TextChoices):
+        PROSPECT = "prospect", _("Prospect")
+        CONTACTED = "contacted", _("Contacted")
+        INTERESTED = "interested", _("Interested")
+        PARTNER = "partner", _("Partner")
+        DORMANT = "dormant", _("Dormant")
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=220, unique=True)
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="libraries", verbose_name=_("region")
+    )
+    city = models.CharField(_("city"), max_length=100)
+    address = models.TextField(_("address"), blank=True)
+    website = models.URLField(_("website"), blank=True)
+    # Content-language codes, comma-separated and sorted ("de,fr"): most libraries speak
+    # one language, bilingual regions have some with two. A string filters the same way on
+    # SQLite and PostgreSQL (see LibraryQuerySet.speaking).
+    languages = models.CharField(_("languages"), max_length=50, default="fr")
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PROSPECT
+    )
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = LibraryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "city"]
+        verbose_name = _("library")
+        verbose_name_plural = _("libraries")
+        constraints = [
+            # The import matches libraries by name and city: two rows that differ only by
+            # case are the same library.
+            models.UniqueConstraint(
+                Lower("name"), Lower("city"), name="library_name_city_unique_ci"
+            ),
+        ]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["region", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.city})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("libraries:library-detail", kwargs={"slug": self.slug})
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code for code in self.languages.split(",") if code]
+
+    def get_languages_display(self) -> str:
+        names = dict(settings.CONTENT_LANGUAGES)
+        return ", ".join(str(names.get(code, code)) for code in self.language_list)
+
+
+class LibraryStatusChange(models.Model):
+    """One step of a library through the pipeline: who or what moved it, when and why."""
+
+    library = models.ForeignKey(
+        Library, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("library")
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=Library.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=Library.Status.choices)
+    changed_at = models.DateTimeField(_("changed"), db_index=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("changed by"),
+    )
+    # What made the change when no person did, or how they did it: "manual", "import",
+    # "campaign answer", …
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+
+    def __str__(self) -> str:
+        return f"{self.library}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class MailingList(models.Model):
+    """A channel libraries use to talk to each other, usually a regional mailing list."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    slug = models.SlugField(_("slug"), max_length=220, unique=True)
+    posting_address = models.EmailField(_("posting address"))
+    # Most list software holds posts from non-members for moderation: the chapter posts
+    # from the address it is subscribed with.
+    subscribed_as = models.EmailField(_("subscribed as"), blank=True)
+    network = models.CharField(_("network"), max_length=200, blank=True)
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="mailing_lists",
+        verbose_name=_("region"),
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.CONTENT_LANGUAGES, default="fr"
+    )
+    moderators = models.CharField(_("moderated by"), max_length=200, blank=True)
+    members = models.ManyToManyField(
+        Library, blank=True, related_name="mailing_lists", verbose_name=_("member libraries")
+    )
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("mailing list")
+        verbose_name_plural = _("mailing lists")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("libraries:mailinglist-detail", kwargs={"slug": self.slug})
+
+
+class LibrarianQuerySet(models.QuerySet):
+    def search(self, text: str) -> "LibrarianQuerySet":
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(
+            models.Q(name__icontains=text)
+            | models.Q(email__icontains=text)
+            | models.Q(wiki_username__icontains=text)
+            | models.Q(library__name__icontains=text)
+        )
+
+    def reachable(self) -> "LibrarianQuerySet":
+        return self.filter(unsubscribed_at__isnull=True).exclude(email="")
+
+
+class Librarian(models.Model):
+    """A person at a library. Their email is personal data: never shown on a public page."""
+
+    library = models.ForeignKey(
+        Library, on_delete=models.CASCADE, related_name="librarians", verbose_name=_("library")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"))
+    role = models.CharField(_("role"), max_length=200, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.CONTENT_LANGUAGES, default="fr"
+    )
+    wiki_username = models.CharField(_("wiki username"), max_length=255, blank=True)
+    home_wiki = models.CharField(
+        _("home wiki"), max_length=50, blank=True, help_text=_("For example frwiki or dewiki.")
+    )
+    consent_source = models.CharField(
+        _("consent source"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where the address comes from and why we may write to it."),
+    )
+    consent_at = models.DateField(_("consent date"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = LibrarianQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("librarian")
+        verbose_name_plural = _("librarians")
+        constraints = [
+            # One person, one address: Anne@Example.org and anne@example.org are the same.
+            models.UniqueConstraint(Lower("email"), name="librarian_email_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("libraries:librarian-update", kwargs={"pk": self.pk})
+
+
+class ActivitySignal(models.Model):
+    """One observed fact about a library (and optionally one of its librarians).
+
+    Signals are what scores are made of. Other apps record them as things happen; a
+    coordinator records the rest by hand.
+    """
+
+    class Kind(models.TextChoices):
+        LIST_REPLY = "list_reply", _("Replied on a mailing list")
+        INVITATION_YES = "invitation_yes", _("Accepted an invitation")
+        INVITATION_MAYBE = "invitation_maybe", _("Answered maybe to an invitation")
+        INVITATION_NO = "invitation_no", _("Declined an invitation")
+        RSVP_YES = "rsvp_yes", _("Said yes to a meetup")
+        ATTENDED = "attended", _("Attended a meetup")
+        HOSTED_MEETUP = "hosted_meetup", _("Hosted a meetup")
+        TAGGED_EDIT = "tagged_edit", _("Made a tagged edit")
+        REFERENCE_ADDED = "reference_added", _("Added a reference")
+        STORY = "story", _("Shared a success story")
+        CONTACT = "contact", _("Was in contact")
+
+    library = models.ForeignKey(
+        Library, on_delete=models.CASCADE, related_name="signals", verbose_name=_("library")
+    )
+    librarian = models.ForeignKey(
+        Librarian,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signals",
+        verbose_name=_("librarian"),
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    occurred_at = models.DateTimeField(_("when"))
+    # Where the fact was observed: "manual", "import", "campaign 12", a wiki revision, …
+    source = models.CharField(_("source"), max_length=200, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("activity signal")
+        verbose_name_plural = _("activity signals")
+        indexes = [models.Index(fields=["library", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — {self.library}"

@@ -1,0 +1,60 @@
+"""Shared fixtures, and the guard that keeps CI on the real services.
+
+In CI (CI=true) the suite must run on PostgreSQL with a Celery broker: if the settings fell
+back to SQLite or to in-process tasks, the run stops at once instead of passing on the
+wrong parts. Outside CI, tests marked ``postgres`` or ``broker`` are skipped with the reason.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from outreach.roles import COORDINATORS
+
+from .factories import UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _database_vendor() -> str:
+    return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+
+
+def pytest_configure(config):
+    if IN_CI:
+        problems = []
+        if "postgresql" not in _database_vendor():
+            problems.append(f"DATABASE_URL is not PostgreSQL ({_database_vendor()})")
+        if not settings.CELERY_BROKER_URL:
+            problems.append("CELERY_BROKER_URL is not set")
+        if problems:
+            raise pytest.UsageError("CI must run on the real services: " + "; ".join(problems))
+
+
+def pytest_collection_modifyitems(config, items):
+    if IN_CI:
+        return
+    no_postgres = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…")
+    no_broker = pytest.mark.skip(reason="needs a Celery broker: set CELERY_BROKER_URL=redis://…")
+    for item in items:
+        if "postgres" in item.keywords and "postgresql" not in _database_vendor():
+            item.add_marker(no_postgres)
+        if "broker" in item.keywords and not settings.CELERY_BROKER_URL:
+            item.add_marker(no_broker)
+
+
+@pytest.fixture
+def coordinator(db):
+    """A user in the Coordinators group."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username="coordinator")
+    user.groups.add(Group.objects.get(name=COORDINATORS))
+    return user
+
+
+@pytest.fixture
+def coordinator_client(client, coordinator):
+    client.force_login(coordinator)
+    return client

@@ -1,0 +1,73 @@
+"""factory_boy factories for the domain: realistic defaults, unique where the model says so."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from libraries.models import ActivitySignal, Librarian, Library, MailingList, Region
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class RegionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Region
+        django_get_or_create = ["slug"]
+
+    name = factory.Sequence(lambda n: f"Region {n}")
+    slug = factory.Sequence(lambda n: f"region-{n}")
+    language = "fr"
+    time_zone = "Europe/Zurich"
+
+
+class LibraryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Library
+
+    name = factory.Sequence(lambda n: f"Bibliothèque {n}")
+    slug = factory.Sequence(lambda n: f"bibliotheque-{n}")
+    region = factory.SubFactory(RegionFactory)
+    city = "Lausanne"
+    address = "Place de la Riponne 6"
+    website = "https://library.example.org"
+    languages = "fr"
+    status = Library.Status.PROSPECT
+
+
+class LibrarianFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Librarian
+
+    library = factory.SubFactory(LibraryFactory)
+    name = factory.Sequence(lambda n: f"Librarian {n}")
+    email = factory.Sequence(lambda n: f"librarian{n}@library.example.org")
+    role = "Librarian"
+    language = "fr"
+
+
+class MailingListFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MailingList
+
+    name = factory.Sequence(lambda n: f"Liste {n}")
+    slug = factory.Sequence(lambda n: f"liste-{n}")
+    posting_address = factory.Sequence(lambda n: f"liste{n}@lists.example.org")
+    language = "fr"
+
+
+class ActivitySignalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ActivitySignal
+
+    library = factory.SubFactory(LibraryFactory)
+    kind = ActivitySignal.Kind.LIST_REPLY
+    occurred_at = factory.LazyFunction(timezone.now)
+    source = "test"
