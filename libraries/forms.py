@@ -14,7 +14,9 @@ class LibraryFilterForm(forms.Form):
         label=_("Region"), queryset=Region.objects.all(), required=False, to_field_name="slug"
     )
     status = forms.ChoiceField(
-        label=_("Status"), choices=[("", _("All statuses"))] + Library.Status.choices, required=False
+        label=_("Status"),
+        choices=[("", _("All statuses"))] + Library.Status.choices,
+        required=False,
     )
     language = forms.ChoiceField(
         label=_("Language"),
@@ -56,7 +58,10 @@ class LibraryForm(forms.ModelForm):
     class Meta:
         model = Library
         fields = ["name", "city", "region", "address", "website", "languages", "notes"]
-        widgets = {"address": forms.Textarea(attrs={"rows": 2}), "notes": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "address": forms.Textarea(attrs={"rows": 2}),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -20,9 +20,7 @@ urlpatterns = [
         name="library-import-example",
     ),
     path("libraries/<slug:slug>/", views.LibraryDetailView.as_view(), name="library-detail"),
-    path(
-        "libraries/<slug:slug>/update/", views.LibraryUpdateView.as_view(), name="library-update"
-    ),
+    path("libraries/<slug:slug>/update/", views.LibraryUpdateView.as_view(), name="library-update"),
     path(
         "libraries/<slug:slug>/status/",
         views.LibraryStatusChangeView.as_view(),

@@ -5,7 +5,6 @@ with (PermissionRequiredMixin): the Coordinators group holds them all.
 """
 
 import csv
-from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -14,6 +13,7 @@ from django.db.models import Count, Prefetch
 from django.http import FileResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -295,10 +295,8 @@ class LibraryExportView(PermissionRequiredMixin, View):
         writer = csv.writer(Echo())
         # The BOM tells spreadsheet programs the file is UTF-8; the import accepts it back.
         rows = (writer.writerow(row) for row in imports.libraries_export_rows(libraries))
-        response = StreamingHttpResponse(
-            _chain_bom(rows), content_type="text/csv; charset=utf-8"
-        )
-        filename = f"libraries-{date.today().isoformat()}.csv"
+        response = StreamingHttpResponse(_chain_bom(rows), content_type="text/csv; charset=utf-8")
+        filename = f"libraries-{timezone.localdate().isoformat()}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
@@ -404,4 +402,3 @@ class LibraryImportConfirmView(ImportPermissionMixin, View):
             },
         )
         return redirect(reverse("libraries:library-list"))
-

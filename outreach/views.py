@@ -13,9 +13,7 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        counts = dict(
-            Library.objects.order_by().values_list("status").annotate(n=Count("id"))
-        )
+        counts = dict(Library.objects.order_by().values_list("status").annotate(n=Count("id")))
         context.update(
             funnel=[
                 (value, label, counts.get(value, 0)) for value, label in Library.Status.choices

@@ -1,0 +1,114 @@
+"""Every URL of the project is classified here, so that a new view cannot ship unprotected.
+
+The sweep walks the URL resolver: a named pattern missing from COORDINATOR_PAGES and
+PUBLIC_PAGES fails the test until someone decides who may see it.
+"""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import LibrarianFactory, MailingListFactory, UserFactory
+
+# url name -> (kwargs builder, status a coordinator gets on GET)
+COORDINATOR_PAGES = {
+    "dashboard": (lambda o: {}, 200),
+    "libraries:library-list": (lambda o: {}, 200),
+    "libraries:library-create": (lambda o: {}, 200),
+    "libraries:library-export": (lambda o: {}, 200),
+    "libraries:library-import": (lambda o: {}, 200),
+    "libraries:library-import-confirm": (lambda o: {}, 405),
+    "libraries:library-import-example": (lambda o: {}, 200),
+    "libraries:library-detail": (lambda o: {"slug": o["library"].slug}, 200),
+    "libraries:library-update": (lambda o: {"slug": o["library"].slug}, 200),
+    "libraries:library-status": (lambda o: {"slug": o["library"].slug}, 405),
+    "libraries:signal-create": (lambda o: {"slug": o["library"].slug}, 405),
+    "libraries:librarian-list": (lambda o: {}, 200),
+    "libraries:librarian-create": (lambda o: {}, 200),
+    "libraries:librarian-update": (lambda o: {"pk": o["librarian"].pk}, 200),
+    "libraries:mailinglist-list": (lambda o: {}, 200),
+    "libraries:mailinglist-create": (lambda o: {}, 200),
+    "libraries:mailinglist-detail": (lambda o: {"slug": o["mailing_list"].slug}, 200),
+    "libraries:mailinglist-update": (lambda o: {"slug": o["mailing_list"].slug}, 200),
+}
+PUBLIC_PAGES = {"login", "logout", "set_language"}
+# The admin has its own login and staff check; it is not swept here.
+SKIPPED_NAMESPACES = {"admin"}
+
+
+def _named_patterns(patterns=None, namespace=""):
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            if entry.namespace in SKIPPED_NAMESPACES:
+                continue
+            yield from _named_patterns(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}"
+
+
+@pytest.fixture
+def objects(db):
+    librarian = LibrarianFactory()
+    mailing_list = MailingListFactory()
+    mailing_list.members.add(librarian.library)
+    return {"library": librarian.library, "librarian": librarian, "mailing_list": mailing_list}
+
+
+def test_every_url_is_classified_as_coordinator_or_public():
+    unclassified = set(_named_patterns()) - set(COORDINATOR_PAGES) - PUBLIC_PAGES
+    assert not unclassified, f"Decide who may see these URLs: {sorted(unclassified)}"
+
+
+@pytest.mark.parametrize("name", sorted(COORDINATOR_PAGES))
+def test_anonymous_visitors_are_sent_to_the_login_page(client, objects, name):
+    build, _ = COORDINATOR_PAGES[name]
+    url = reverse(name, kwargs=build(objects))
+    for method in (client.get, client.post):
+        response = method(url)
+        assert response.status_code == 302, (method, url)
+        assert response["Location"].startswith(reverse("login")), url
+
+
+@pytest.mark.parametrize("name", sorted(COORDINATOR_PAGES))
+def test_logged_in_users_without_the_coordinator_role_are_refused(client, objects, name):
+    client.force_login(UserFactory(username="someone"))
+    build, _ = COORDINATOR_PAGES[name]
+    url = reverse(name, kwargs=build(objects))
+    assert client.get(url).status_code == 403
+    assert client.post(url).status_code == 403
+
+
+@pytest.mark.parametrize("name", sorted(COORDINATOR_PAGES))
+def test_coordinators_reach_every_coordinator_page(coordinator_client, objects, name):
+    build, expected = COORDINATOR_PAGES[name]
+    response = coordinator_client.get(reverse(name, kwargs=build(objects)))
+    assert response.status_code == expected
+
+
+def test_a_user_with_only_the_view_permission_cannot_change_a_library(client, objects):
+    user = UserFactory(username="reader")
+    user.user_permissions.add(Permission.objects.get(codename="view_library"))
+    client.force_login(user)
+    library = objects["library"]
+    assert client.get(reverse("libraries:library-detail", args=[library.slug])).status_code == 200
+    response = client.post(
+        reverse("libraries:library-status", args=[library.slug]),
+        {"status": "partner", "reason": "Signed"},
+    )
+    assert response.status_code == 403
+    library.refresh_from_db()
+    assert library.status == "prospect"
+
+
+def test_the_login_page_is_public(client, db):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert 'name="password"' in response.content.decode()
+
+
+def test_logging_out_needs_a_post(coordinator_client):
+    assert coordinator_client.get(reverse("logout")).status_code == 405
+    response = coordinator_client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert coordinator_client.get(reverse("dashboard")).status_code == 302
