@@ -57,8 +57,11 @@ class LibraryListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filter_form = LibraryFilterForm(self.request.GET or None)
-        queryset = Library.objects.select_related("region").annotate(
-            librarian_count=Count("librarians")
+        # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
+        queryset = (
+            Library.objects.select_related("region")
+            .annotate(librarian_count=Count("librarians"))
+            .order_by("name", "city")
         )
         return self.filter_form.filter(queryset)
 
@@ -243,7 +246,11 @@ class MailingListListView(PermissionRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self):
-        return MailingList.objects.select_related("region").annotate(member_count=Count("members"))
+        return (
+            MailingList.objects.select_related("region")
+            .annotate(member_count=Count("members"))
+            .order_by("name")
+        )
 
 
 class MailingListDetailView(PermissionRequiredMixin, DetailView):
