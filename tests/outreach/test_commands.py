@@ -1,0 +1,30 @@
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from outreach.roles import COORDINATORS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_coordinator_prints_a_password_that_logs_in(capsys):
+    call_command("create_coordinator", "demo")
+    output = capsys.readouterr().out
+    password = output.split("password: ")[1].split()[0]
+    user = authenticate(username="demo", password=password)
+    assert user is not None
+    assert user.groups.filter(name=COORDINATORS).exists()
+    assert user.has_perm("libraries.change_library")
+
+
+def test_create_coordinator_if_missing_is_safe_to_run_twice_and_prints_no_password(capsys):
+    call_command("create_coordinator", "demo", "--if-missing")
+    capsys.readouterr()
+    call_command("create_coordinator", "demo", "--if-missing")
+    assert "password:" not in capsys.readouterr().out
+
+
+def test_create_coordinator_refuses_an_existing_name_without_if_missing():
+    call_command("create_coordinator", "demo", "--password", "a long enough password")
+    with pytest.raises(CommandError):
+        call_command("create_coordinator", "demo")
