@@ -61,7 +61,6 @@ class LibrarySpec:
     place: str  # postcode and town, as Swiss addresses write them: "1110 Morges"
     status: str  # where it stands now; library_path() makes up its way there
     languages: str = "fr"
-    domain: str = ""  # its own web domain under .example.org; the town's by default
 
     @property
     def school(self) -> bool:
@@ -76,207 +75,125 @@ class LibrarySpec:
         return self.place.split(" ", 1)[0]
 
     @property
+    def domain(self) -> str:
+        return DOMAINS.get(self.name, "")
+
+    @property
     def host(self) -> str:
         return f"{self.domain or slugify(self.city)}.example.org"
-
-
-def _in_region(region: str, rows: list[tuple]) -> list[LibrarySpec]:
-    return [LibrarySpec(region, *row) for row in rows]
 
 
 REGIONS = [
     RegionSpec("vaud", "Vaud", 545, 420, "Biblio-Vaud"),
     RegionSpec("geneve", "Genève", 538, 390, "Lecture publique Genève"),
-    RegionSpec("neuchatel", "Neuchâtel", 500, 330, "Réseau Arc jurassien"),
+    RegionSpec("neuchatel", "Neuchâtel", 500, 318, "Réseau Arc jurassien"),
     RegionSpec("fribourg", "Fribourg", 470, 270, "BiblioRomandie"),
     RegionSpec("valais", "Valais", 470, 270, "BiblioRomandie"),
-    RegionSpec("jura", "Jura", 500, 330, "Réseau Arc jurassien"),
+    RegionSpec("jura", "Jura", 500, 318, "Réseau Arc jurassien"),
 ]
 
+LIBRARIES_BY_REGION = {
+    "vaud": [
+        ("Bibliothèque de quartier de la Sallaz", "1010 Lausanne", PAR),
+        ("Bibliothèque interculturelle de Lausanne", "1004 Lausanne", INT),
+        ("Médiathèque de Renens", "1020 Renens", PAR),
+        ("Bibliothèque communale de Prilly", "1008 Prilly", CON),
+        ("Bibliothèque communale de Pully", "1009 Pully", PRO),
+        ("Bibliothèque municipale de Morges", "1110 Morges", INT),
+        ("Médiathèque de Nyon", "1260 Nyon", DOR),
+        ("Bibliothèque scolaire de Gland", "1196 Gland", PRO),
+        ("Bibliothèque publique et scolaire de Rolle", "1180 Rolle", CON),
+        ("Médiathèque d'Yverdon-les-Bains", "1400 Yverdon-les-Bains", CON),
+        ("Bibliothèque municipale de Vevey", "1800 Vevey", PRO),
+        ("Bibliothèque communale de Montreux", "1820 Montreux", CON),
+        ("Bibliothèque de La Tour-de-Peilz", "1814 La Tour-de-Peilz", PRO),
+        ("Bibliothèque communale d'Aigle", "1860 Aigle", PRO),
+        ("Bibliothèque scolaire et communale de Payerne", "1530 Payerne", PRO),
+        ("Bibliothèque régionale de la Vallée de Joux", "1347 Le Sentier", PRO),
+        ("Bibliothèque interculturelle de l'Ouest lausannois", "1024 Ecublens", CON),
+        ("Bibliothèque communale d'Échallens", "1040 Échallens", PRO),
+    ],
+    "geneve": [
+        ("Bibliothèque municipale de Carouge", "1227 Carouge", PAR),
+        ("Bibliothèque de quartier de Plainpalais", "1205 Genève", INT),
+        ("Bibliothèque interculturelle des Pâquis", "1201 Genève", CON),
+        ("Médiathèque de Meyrin", "1217 Meyrin", INT),
+        ("Bibliothèque municipale de Vernier", "1214 Vernier", CON),
+        ("Bibliothèque communale d'Onex", "1213 Onex", DOR),
+        ("Bibliothèque municipale de Lancy", "1212 Lancy", PRO),
+        ("Bibliothèque de Thônex", "1226 Thônex", PRO),
+        ("Bibliothèque scolaire de Plan-les-Ouates", "1228 Plan-les-Ouates", PRO),
+        ("Bibliothèque communale de Versoix", "1290 Versoix", CON),
+        ("Bibliothèque de Chêne-Bougeries", "1224 Chêne-Bougeries", PRO),
+        ("Médiathèque de Bernex", "1233 Bernex", PRO),
+    ],
+    "neuchatel": [
+        ("Bibliothèque interculturelle de Neuchâtel", "2000 Neuchâtel", PAR),
+        ("Médiathèque de La Chaux-de-Fonds", "2300 La Chaux-de-Fonds", INT),
+        ("Bibliothèque municipale du Locle", "2400 Le Locle", CON),
+        ("Bibliothèque communale de Boudry", "2017 Boudry", PRO),
+        ("Bibliothèque communale de Peseux", "2034 Peseux", PRO),
+        ("Bibliothèque scolaire de Marin-Epagnier", "2074 Marin-Epagnier", PRO),
+        ("Bibliothèque régionale du Val-de-Travers", "2114 Fleurier", CON),
+        ("Bibliothèque régionale du Val-de-Ruz", "2053 Cernier", PRO),
+        ("Bibliothèque communale de Colombier", "2013 Colombier", PRO),
+    ],
+    "fribourg": [
+        ("Bibliothèque interculturelle de Fribourg", "1700 Fribourg", INT, "de,fr"),
+        ("Bibliothèque de quartier du Schoenberg", "1700 Fribourg", PRO, "de,fr"),
+        ("Médiathèque de Bulle", "1630 Bulle", PAR),
+        ("Bibliothèque de Morat", "3280 Morat", CON, "de,fr"),
+        ("Bibliothèque communale d'Estavayer-le-Lac", "1470 Estavayer-le-Lac", PRO),
+        ("Bibliothèque de Châtel-Saint-Denis", "1618 Châtel-Saint-Denis", CON),
+        ("Bibliothèque communale de Villars-sur-Glâne", "1752 Villars-sur-Glâne", PRO),
+        ("Bibliothèque scolaire de Marly", "1723 Marly", PRO),
+        ("Bibliothèque bilingue de Guin", "3186 Guin", PRO, "de,fr"),
+    ],
+    "valais": [
+        ("Bibliothèque municipale de Sion", "1950 Sion", INT),
+        ("Bibliothèque-médiathèque de Sierre", "3960 Sierre", CON, "de,fr"),
+        ("Bibliothèque municipale de Martigny", "1920 Martigny", CON),
+        ("Bibliothèque communale de Monthey", "1870 Monthey", CON),
+        ("Bibliothèque de Conthey", "1964 Conthey", PRO),
+        ("Bibliothèque communale de Fully", "1926 Fully", PRO),
+        ("Bibliothèque bilingue de Brigue", "3900 Brigue", PRO, "de,fr"),
+        ("Bibliothèque communale de Collombey-Muraz", "1868 Collombey", PRO),
+    ],
+    "jura": [
+        ("Médiathèque de Delémont", "2800 Delémont", INT),
+        ("Bibliothèque municipale de Porrentruy", "2900 Porrentruy", CON),
+        ("Bibliothèque communale de Bassecourt", "2854 Bassecourt", PRO),
+        ("Bibliothèque scolaire de Courrendlin", "2830 Courrendlin", PRO),
+        ("Bibliothèque communale du Noirmont", "2340 Le Noirmont", PRO),
+        ("Bibliothèque communale d'Alle", "2942 Alle", DOR),
+    ],
+}
 LIBRARIES = [
-    *_in_region(
-        "vaud",
-        [
-            (
-                "Bibliothèque de quartier de la Sallaz",
-                "1010 Lausanne",
-                PAR,
-                "fr",
-                "sallaz.biblio-lausanne",
-            ),
-            (
-                "Bibliothèque interculturelle de Lausanne",
-                "1004 Lausanne",
-                INT,
-                "fr",
-                "interculturelle-lausanne",
-            ),
-            ("Médiathèque de Renens", "1020 Renens", PAR),
-            ("Bibliothèque communale de Prilly", "1008 Prilly", CON),
-            ("Bibliothèque communale de Pully", "1009 Pully", PRO),
-            ("Bibliothèque municipale de Morges", "1110 Morges", INT),
-            ("Médiathèque de Nyon", "1260 Nyon", DOR),
-            ("Bibliothèque scolaire de Gland", "1196 Gland", PRO, "fr", "ecoles-gland"),
-            ("Bibliothèque publique et scolaire de Rolle", "1180 Rolle", CON),
-            ("Médiathèque d'Yverdon-les-Bains", "1400 Yverdon-les-Bains", CON),
-            ("Bibliothèque municipale de Vevey", "1800 Vevey", PRO),
-            ("Bibliothèque communale de Montreux", "1820 Montreux", CON),
-            ("Bibliothèque de La Tour-de-Peilz", "1814 La Tour-de-Peilz", PRO),
-            ("Bibliothèque communale d'Aigle", "1860 Aigle", PRO),
-            ("Bibliothèque scolaire et communale de Payerne", "1530 Payerne", PRO),
-            (
-                "Bibliothèque régionale de la Vallée de Joux",
-                "1347 Le Sentier",
-                PRO,
-                "fr",
-                "biblio-valleedejoux",
-            ),
-            (
-                "Bibliothèque interculturelle de l'Ouest lausannois",
-                "1024 Ecublens",
-                CON,
-                "fr",
-                "biblio-ouest",
-            ),
-            ("Bibliothèque communale d'Échallens", "1040 Échallens", PRO),
-        ],
-    ),
-    *_in_region(
-        "geneve",
-        [
-            ("Bibliothèque municipale de Carouge", "1227 Carouge", PAR),
-            (
-                "Bibliothèque de quartier de Plainpalais",
-                "1205 Genève",
-                INT,
-                "fr",
-                "plainpalais.bibliotheques-geneve",
-            ),
-            (
-                "Bibliothèque interculturelle des Pâquis",
-                "1201 Genève",
-                CON,
-                "fr",
-                "paquis.bibliotheques-geneve",
-            ),
-            ("Médiathèque de Meyrin", "1217 Meyrin", INT),
-            ("Bibliothèque municipale de Vernier", "1214 Vernier", CON),
-            ("Bibliothèque communale d'Onex", "1213 Onex", DOR),
-            ("Bibliothèque municipale de Lancy", "1212 Lancy", PRO),
-            ("Bibliothèque de Thônex", "1226 Thônex", PRO),
-            (
-                "Bibliothèque scolaire de Plan-les-Ouates",
-                "1228 Plan-les-Ouates",
-                PRO,
-                "fr",
-                "ecoles-plo",
-            ),
-            ("Bibliothèque communale de Versoix", "1290 Versoix", CON),
-            ("Bibliothèque de Chêne-Bougeries", "1224 Chêne-Bougeries", PRO),
-            ("Médiathèque de Bernex", "1233 Bernex", PRO),
-        ],
-    ),
-    *_in_region(
-        "neuchatel",
-        [
-            (
-                "Bibliothèque interculturelle de Neuchâtel",
-                "2000 Neuchâtel",
-                PAR,
-                "fr",
-                "interculturelle-ne",
-            ),
-            (
-                "Médiathèque de La Chaux-de-Fonds",
-                "2300 La Chaux-de-Fonds",
-                INT,
-                "fr",
-                "chaux-de-fonds",
-            ),
-            ("Bibliothèque municipale du Locle", "2400 Le Locle", CON),
-            ("Bibliothèque communale de Boudry", "2017 Boudry", PRO),
-            ("Bibliothèque communale de Peseux", "2034 Peseux", PRO),
-            (
-                "Bibliothèque scolaire de Marin-Epagnier",
-                "2074 Marin-Epagnier",
-                PRO,
-                "fr",
-                "ecoles-marin",
-            ),
-            ("Bibliothèque régionale du Val-de-Travers", "2114 Fleurier", CON, "fr", "biblio-vdt"),
-            ("Bibliothèque régionale du Val-de-Ruz", "2053 Cernier", PRO, "fr", "biblio-vdr"),
-            ("Bibliothèque communale de Colombier", "2013 Colombier", PRO),
-        ],
-    ),
-    *_in_region(
-        "fribourg",
-        [
-            (
-                "Bibliothèque interculturelle de Fribourg",
-                "1700 Fribourg",
-                INT,
-                "de,fr",
-                "interculturelle-fr",
-            ),
-            ("Bibliothèque de quartier du Schoenberg", "1700 Fribourg", PRO, "de,fr", "schoenberg"),
-            ("Médiathèque de Bulle", "1630 Bulle", PAR),
-            ("Bibliothèque de Morat", "3280 Morat", CON, "de,fr"),
-            (
-                "Bibliothèque communale d'Estavayer-le-Lac",
-                "1470 Estavayer-le-Lac",
-                PRO,
-                "fr",
-                "estavayer",
-            ),
-            (
-                "Bibliothèque de Châtel-Saint-Denis",
-                "1618 Châtel-Saint-Denis",
-                CON,
-                "fr",
-                "chatel-st-denis",
-            ),
-            ("Bibliothèque communale de Villars-sur-Glâne", "1752 Villars-sur-Glâne", PRO),
-            ("Bibliothèque scolaire de Marly", "1723 Marly", PRO, "fr", "ecoles-marly"),
-            ("Bibliothèque bilingue de Guin", "3186 Guin", PRO, "de,fr"),
-        ],
-    ),
-    *_in_region(
-        "valais",
-        [
-            ("Bibliothèque municipale de Sion", "1950 Sion", INT),
-            ("Bibliothèque-médiathèque de Sierre", "3960 Sierre", CON, "de,fr"),
-            ("Bibliothèque municipale de Martigny", "1920 Martigny", CON),
-            ("Bibliothèque communale de Monthey", "1870 Monthey", CON),
-            ("Bibliothèque de Conthey", "1964 Conthey", PRO),
-            ("Bibliothèque communale de Fully", "1926 Fully", PRO),
-            ("Bibliothèque bilingue de Brigue", "3900 Brigue", PRO, "de,fr"),
-            (
-                "Bibliothèque communale de Collombey-Muraz",
-                "1868 Collombey",
-                PRO,
-                "fr",
-                "collombey-muraz",
-            ),
-        ],
-    ),
-    *_in_region(
-        "jura",
-        [
-            ("Médiathèque de Delémont", "2800 Delémont", INT),
-            ("Bibliothèque municipale de Porrentruy", "2900 Porrentruy", CON),
-            ("Bibliothèque communale de Bassecourt", "2854 Bassecourt", PRO),
-            (
-                "Bibliothèque scolaire de Courrendlin",
-                "2830 Courrendlin",
-                PRO,
-                "fr",
-                "ecoles-courrendlin",
-            ),
-            ("Bibliothèque communale du Noirmont", "2340 Le Noirmont", PRO),
-            ("Bibliothèque communale d'Alle", "2942 Alle", DOR),
-        ],
-    ),
+    LibrarySpec(region, *row) for region, rows in LIBRARIES_BY_REGION.items() for row in rows
 ]
+# Libraries with a web domain of their own; the others are pages of their town's site.
+DOMAINS = {
+    "Bibliothèque de quartier de la Sallaz": "sallaz.biblio-lausanne",
+    "Bibliothèque interculturelle de Lausanne": "interculturelle-lausanne",
+    "Bibliothèque scolaire de Gland": "ecoles-gland",
+    "Bibliothèque régionale de la Vallée de Joux": "biblio-valleedejoux",
+    "Bibliothèque interculturelle de l'Ouest lausannois": "biblio-ouest",
+    "Bibliothèque de quartier de Plainpalais": "plainpalais.bibliotheques-geneve",
+    "Bibliothèque interculturelle des Pâquis": "paquis.bibliotheques-geneve",
+    "Bibliothèque scolaire de Plan-les-Ouates": "ecoles-plo",
+    "Bibliothèque interculturelle de Neuchâtel": "interculturelle-ne",
+    "Médiathèque de La Chaux-de-Fonds": "chaux-de-fonds",
+    "Bibliothèque scolaire de Marin-Epagnier": "ecoles-marin",
+    "Bibliothèque régionale du Val-de-Travers": "biblio-vdt",
+    "Bibliothèque régionale du Val-de-Ruz": "biblio-vdr",
+    "Bibliothèque interculturelle de Fribourg": "interculturelle-fr",
+    "Bibliothèque de quartier du Schoenberg": "schoenberg",
+    "Bibliothèque communale d'Estavayer-le-Lac": "estavayer",
+    "Bibliothèque de Châtel-Saint-Denis": "chatel-st-denis",
+    "Bibliothèque scolaire de Marly": "ecoles-marly",
+    "Bibliothèque communale de Collombey-Muraz": "collombey-muraz",
+    "Bibliothèque scolaire de Courrendlin": "ecoles-courrendlin",
+}
 SPECS = {(spec.name, spec.city): spec for spec in LIBRARIES}
 
 # Where a dormant library fell asleep from (the rest of the table only says where it is now).
@@ -348,7 +265,6 @@ STREETS = [
     "Place de l'Hôtel-de-Ville",
     "Rue du Bourg",
     "Rue Centrale",
-    "Chemin des Écoliers",
     "Rue de l'Église",
     "Avenue du Léman",
     "Rue du Midi",
@@ -558,13 +474,13 @@ def library_path(ctx: DemoContext, spec: LibrarySpec) -> Path:
     position = LIBRARIES.index(spec)
     limit = ctx.now - timedelta(days=1)
     # The directory was imported in one go, a few seconds per row.
-    imported = _local(ctx.now - timedelta(days=region.imported_days_ago), time(9, 30))
+    imported = _local(_weekday(ctx.now - timedelta(days=region.imported_days_ago)), time(9, 30))
     steps = [Step(PRO, imported + timedelta(seconds=7 * position), "import")]
     path = Path(steps)
     if spec.status == PRO:
         return path
 
-    invited = _local(ctx.now - timedelta(days=region.invited_days_ago), time(10, 0))
+    invited = _local(_weekday(ctx.now - timedelta(days=region.invited_days_ago)), time(10, 0))
     if rng.random() < 0.25:
         contacted = Step(
             CON,
@@ -601,7 +517,7 @@ def library_path(ctx: DemoContext, spec: LibrarySpec) -> Path:
             )
         )
     if target == PAR:
-        first = _first_thursday_on_or_after(answered + timedelta(days=rng.randint(21, 50)))
+        first = _next_wikipermanence(answered + timedelta(days=rng.randint(21, 50)))
         steps.append(
             Step(
                 PAR,
@@ -616,7 +532,7 @@ def library_path(ctx: DemoContext, spec: LibrarySpec) -> Path:
         meetup = first
         while meetup <= limit and (hosted is None or len(path.meetups) < hosted):
             path.meetups.append(meetup)
-            meetup = _first_thursday_on_or_after(meetup + timedelta(days=7))
+            meetup = _next_wikipermanence(meetup + timedelta(days=7))
 
     if spec.status == DOR:
         if target == PAR:
@@ -642,9 +558,8 @@ def library_path(ctx: DemoContext, spec: LibrarySpec) -> Path:
 
 
 def librarians_load(ctx: DemoContext) -> None:
-    planned = [
-        (key, person) for key, library in ctx.libraries.items() for person in _staff(ctx, key)
-    ]
+    taken_names: set[str] = set()
+    planned = [(key, person) for key in ctx.libraries for person in _staff(ctx, key, taken_names)]
     existing = set(
         Librarian.objects.annotate(lower_email=Lower("email"))
         .filter(lower_email__in=[person["email"].lower() for _, person in planned])
@@ -653,29 +568,34 @@ def librarians_load(ctx: DemoContext) -> None:
     for key, person in planned:
         if person["email"].lower() in existing:
             continue
+        existing.add(person["email"].lower())  # one person per address, across libraries too
         librarian = Librarian(library=ctx.libraries[key], **person)
         librarian.full_clean()
         librarian.save()
         ctx.created["librarians"] += 1
 
 
-def _staff(ctx: DemoContext, key: tuple[str, str]) -> list[dict]:
-    """The librarians of one library: 1–4 people, the first one in charge."""
+def _staff(ctx: DemoContext, key: tuple[str, str], taken_names: set[str]) -> list[dict]:
+    """The librarians of one library: 1–4 people, the first one in charge.
+
+    ``taken_names`` holds the names given so far, so that nobody has a namesake elsewhere
+    in the network (which would read like a mistake in a demo).
+    """
     spec = SPECS[key]
     path = ctx.paths[key]
     rng = ctx.rng("staff", *key)
     bilingual = "de" in spec.languages.split(",")
-    wiki_chance = {PRO: 0.2, CON: 0.3, INT: 0.5, PAR: 0.7, DOR: 0.4}[spec.status]
+    wiki_chance = {PRO: 0.25, CON: 0.35, INT: 0.55, PAR: 0.75, DOR: 0.45}[spec.status]
     people: list[dict] = []
-    emails: set[str] = set()
-    for i in range(rng.choices([1, 2, 3, 4], weights=[2, 4, 3, 2])[0]):
+    for i in range(rng.choices([1, 2, 3, 4], weights=[3, 5, 3, 1])[0]):
         german = bilingual and rng.random() < 0.4
-        first, gender = rng.choice(FIRST_NAMES_DE if german else FIRST_NAMES_FR)
-        last = rng.choice(LAST_NAMES_DE if german else LAST_NAMES_FR)
+        for _ in range(20):
+            first, gender = rng.choice(FIRST_NAMES_DE if german else FIRST_NAMES_FR)
+            last = rng.choice(LAST_NAMES_DE if german else LAST_NAMES_FR)
+            if f"{first} {last}" not in taken_names:
+                break
+        taken_names.add(f"{first} {last}")
         email = normalize_email(f"{slugify(first)}.{slugify(last)}@{spec.host}")
-        if email in emails:  # the same name twice in one small library: rare, skip them
-            continue
-        emails.add(email)
         if i == 0:
             role = HEAD_ROLES[gender]
         elif spec.school:
@@ -815,7 +735,7 @@ def _signals(
 
     # Interested libraries send someone to a Wikipermanence held elsewhere in the region.
     if interested and library.status in (INT, DOR):
-        meetup = _first_thursday_on_or_after(interested.at + timedelta(days=10))
+        meetup = _next_wikipermanence(interested.at + timedelta(days=10))
         for _ in range(rng.randint(1, 3)):
             if meetup > end:
                 break
@@ -838,7 +758,7 @@ def _signals(
                         "librarian": person,
                     }
                 )
-            meetup = _first_thursday_on_or_after(meetup + timedelta(days=rng.randint(7, 60)))
+            meetup = _next_wikipermanence(meetup + timedelta(days=rng.randint(7, 60)))
 
     # Partners host a Wikipermanence every first Thursday; some of their staff come.
     for meetup in path.meetups:
@@ -918,8 +838,15 @@ def _local(day: date | datetime, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=TIME_ZONE)
 
 
+def _weekday(day: date | datetime) -> date:
+    """``day``, or the Monday after it if it falls on a weekend."""
+    day = day.date() if isinstance(day, datetime) else day
+    return day + timedelta(days=max(0, 7 - day.weekday()) if day.weekday() >= 5 else 0)
+
+
 def _working_time(rng: random.Random, day: date) -> datetime:
-    return _local(day, time(rng.randint(8, 17), rng.choice([0, 10, 15, 20, 30, 40, 45, 50])))
+    minutes = rng.choice([0, 10, 15, 20, 30, 40, 45, 50])
+    return _local(_weekday(day), time(rng.randint(8, 17), minutes))
 
 
 def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
@@ -929,6 +856,15 @@ def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
     if end - start > timedelta(days=2):
         local = _working_time(rng, local.date())
     return min(max(local, start), end)
+
+
+def _next_wikipermanence(moment: datetime) -> datetime:
+    """The next session on or after ``moment``: none in August (the libraries' summer
+    closing) nor on New Year's Day."""
+    candidate = _first_thursday_on_or_after(moment)
+    while candidate.month == 8 or (candidate.month, candidate.day) == (1, 1):
+        candidate = _first_thursday_on_or_after(candidate + timedelta(days=1))
+    return candidate
 
 
 def _first_thursday_on_or_after(moment: datetime) -> datetime:

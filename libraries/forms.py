@@ -164,7 +164,7 @@ class ImportUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > settings.IMPORT_MAX_BYTES:
             raise forms.ValidationError(
-                _("The file is larger than %(max)s MB; split it in several files."),
+                _("The file is larger than %(max)s MB; split it into several files."),
                 params={"max": settings.IMPORT_MAX_BYTES // (1024 * 1024)},
             )
         return upload

@@ -123,9 +123,9 @@ class LibraryStatusChange(models.Model):
         Library, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("library")
     )
     from_status = models.CharField(
-        _("from"), max_length=16, choices=Library.Status.choices, blank=True
+        _("from status"), max_length=16, choices=Library.Status.choices, blank=True
     )
-    to_status = models.CharField(_("to"), max_length=16, choices=Library.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Library.Status.choices)
     changed_at = models.DateTimeField(_("changed"), db_index=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -260,7 +260,7 @@ class ActivitySignal(models.Model):
     class Kind(models.TextChoices):
         LIST_REPLY = "list_reply", _("Replied on a mailing list")
         INVITATION_YES = "invitation_yes", _("Accepted an invitation")
-        INVITATION_MAYBE = "invitation_maybe", _("Answered maybe to an invitation")
+        INVITATION_MAYBE = "invitation_maybe", _("Answered “maybe” to an invitation")
         INVITATION_NO = "invitation_no", _("Declined an invitation")
         RSVP_YES = "rsvp_yes", _("Said yes to a meetup")
         ATTENDED = "attended", _("Attended a meetup")

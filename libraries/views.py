@@ -394,9 +394,10 @@ class LibraryImportConfirmView(ImportPermissionMixin, View):
         messages.success(
             request,
             _(
-                "Imported %(name)s: %(libraries_created)d new libraries, %(libraries_updated)d "
-                "updated; %(librarians_created)d new librarians, %(librarians_updated)d updated; "
-                "%(memberships_added)d list memberships added; %(skipped)d rows skipped."
+                "Imported %(name)s. New libraries: %(libraries_created)d; libraries updated: "
+                "%(libraries_updated)d; new librarians: %(librarians_created)d; librarians "
+                "updated: %(librarians_updated)d; list memberships added: %(memberships_added)d; "
+                "rows skipped: %(skipped)d."
             )
             % {
                 "name": pending["name"],
