@@ -59,3 +59,20 @@ class ActivitySignalAdmin(admin.ModelAdmin):
     list_select_related = ["library", "librarian"]
     autocomplete_fields = ["library", "librarian"]
     date_hierarchy = "occurred_at"
+
+
+@admin.register(LibraryStatusChange)
+class LibraryStatusChangeAdmin(admin.ModelAdmin):
+    """Read-only: the history is written by the status service, never edited."""
+
+    list_display = ["changed_at", "library", "from_status", "to_status", "changed_by", "source"]
+    list_filter = ["to_status", "source"]
+    search_fields = ["library__name", "reason"]
+    list_select_related = ["library", "changed_by"]
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

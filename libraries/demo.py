@@ -13,8 +13,8 @@ the demo adds libraries instead of colliding with these.
 Rows are looked up by their natural keys (region slug, library name and city, librarian
 email whatever its case, list name), so running it again creates nothing; status history and
 signals are written only for the libraries the run itself created. Randomness comes from
-``random.Random`` seeded per library: the same names come out every time, and adding a
-library to the table does not reshuffle the others.
+``random.Random`` seeded per library and purpose, so every run draws the same names, and
+the dates only move with the day the demo is loaded.
 
 Other apps add their demo data in their own ``demo.py`` with a ``load(ctx)`` taking the same
 ``DemoContext`` (``ctx.libraries`` holds every demo library, found or created, and
@@ -734,7 +734,7 @@ def _signals(
         )
 
     # Interested libraries send someone to a Wikipermanence held elsewhere in the region.
-    if interested and library.status in (INT, DOR):
+    if interested and not path.meetups:
         meetup = _next_wikipermanence(interested.at + timedelta(days=10))
         for _ in range(rng.randint(1, 3)):
             if meetup > end:

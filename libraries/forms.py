@@ -49,8 +49,6 @@ class LibraryFilterForm(forms.Form):
 
 
 class LibraryForm(forms.ModelForm):
-    # A website typed without a scheme ("www.bibliotheque.ch") is taken as https.
-    website = forms.URLField(label=_("website"), required=False, assume_scheme="https")
     languages = forms.MultipleChoiceField(
         label=_("Languages"),
         choices=settings.CONTENT_LANGUAGES,

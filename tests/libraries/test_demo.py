@@ -1,6 +1,7 @@
 """The demo network that `make run` loads: believable, harmless, and loaded only once."""
 
 from collections import Counter
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from django.db.models import Count, F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from libraries import demo as demo_module
 from libraries.demo import LIBRARIES
 from libraries.models import (
     ActivitySignal,
@@ -241,3 +243,11 @@ def test_a_library_already_in_the_directory_is_found_and_left_as_it_is(db):
     assert not existing.signals.exists()
     # Its librarians are added all the same: they were missing.
     assert existing.librarians.exists()
+
+
+def test_loading_again_weeks_later_still_creates_nothing(demo):
+    before = snapshot()
+    ctx = demo_module.DemoContext(now=timezone.now() + timedelta(days=45))
+    demo_module.load(ctx)
+    assert ctx.summary() == "Demo data already loaded: nothing to do."
+    assert snapshot() == before

@@ -53,6 +53,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_settings_come_from_the_environment():
     result = _manage(
         "shell",
+        "--no-imports",
         "-c",
         "from django.conf import settings as s; "
         "print(s.SITE_URL, s.TIME_ZONE, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, "
@@ -79,6 +80,7 @@ def test_settings_come_from_the_environment():
 def test_without_a_broker_tasks_run_in_process():
     result = _manage(
         "shell",
+        "--no-imports",
         "-c",
         "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, "
         "s.DATABASES['default']['ENGINE'], s.EMAIL_BACKEND)",
