@@ -634,7 +634,7 @@ def mailing_lists_load(ctx: DemoContext) -> None:
         if created:
             mailing_list = MailingList.objects.create(
                 name=spec.name,
-                slug=slugify(spec.name),
+                slug=spec.local_part,
                 posting_address=f"{spec.local_part}@listes.example.org",
                 subscribed_as=CHAPTER_ADDRESS,
                 network=spec.network,

@@ -53,9 +53,9 @@ from .models import Librarian, Library, MailingList, Region
 
 EXAMPLE_PATH = Path(__file__).resolve().parent / "import_example.csv"
 
-# Librarians are looked up by the emails of the file, this many per query: well under the
-# 999 bound parameters of older SQLite builds, and few queries for a directory of thousands.
-EMAIL_CHUNK = 500
+# Librarians are looked up by the emails of the file, this many per query (each bound twice):
+# under the 999 parameters of older SQLite builds, and few queries for thousands of rows.
+EMAIL_CHUNK = 400
 EXPORT_CHUNK = 500
 # What the history of a library says when the import moved it through the pipeline.
 STATUS_CHANGE_SOURCE = "import"
@@ -558,15 +558,16 @@ class _Plan:
 
 _LIBRARIAN_TEXT_FIELDS = ["name", "role", "wiki_username", "home_wiki", "consent_source"]
 _LIBRARIAN_UPDATE_FIELDS = [*_LIBRARIAN_TEXT_FIELDS, "language", "consent_at"]
+# ISO, and the day-first forms Swiss, French and German spreadsheets write.
 _DATE_PATTERNS = [
-    (re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"), "iso"),
-    (re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})"), "dots"),
-    (re.compile(r"(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"), "slashes"),
+    re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
+    re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})"),
+    re.compile(r"(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"),
 ]
 
 
 def _parse_date(value: str) -> date | None:
-    for pattern, _name in _DATE_PATTERNS:
+    for pattern in _DATE_PATTERNS:
         match = pattern.fullmatch(value)
         if match:
             try:
@@ -582,7 +583,7 @@ def _known(names: Iterable[str], limit: int = 30) -> str:
     return shown + ", …" if len(names) > limit else shown
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -606,6 +607,7 @@ class _Importer:
             self.lists_by_name.setdefault(mailing_list.name.lower(), mailing_list)
             self.lists_by_slug.setdefault(mailing_list.slug, mailing_list)
             self.lists_by_slug.setdefault(slugify(mailing_list.name), mailing_list)
+        self.list_names_longest_first = sorted(self.lists_by_name, key=len, reverse=True)
         # Every library, matched in Python: SQLite's LOWER() folds ASCII letters only, so
         # "BIBLIOTHÈQUE" and "Bibliothèque" would differ there and match on PostgreSQL. A
         # chapter's directory is a few thousand libraries at most: one query, little memory.
@@ -635,10 +637,11 @@ class _Importer:
     # Lookups that depend on the file ---------------------------------------------------------
 
     def _load_librarians(self, emails: set[str]) -> None:
+        """The librarians with these (normalized) emails, whatever the case."""
         for chunk in _chunks(sorted(emails), EMAIL_CHUNK):
-            # The exact match too: SQLite's LOWER() leaves non-ASCII capitals alone.
+            # The address as written too: SQLite's LOWER() leaves non-ASCII capitals alone.
             matching = Librarian.objects.annotate(email_lower=Lower("email")).filter(
-                Q(email_lower__in=chunk) | Q(email__in=chunk)
+                Q(email_lower__in=[email.lower() for email in chunk]) | Q(email__in=chunk)
             )
             for librarian in matching:
                 self.librarians.setdefault(librarian.email.lower(), librarian)
@@ -663,7 +666,7 @@ class _Importer:
         """
         found: list[MailingList] = []
         unknown: list[str] = []
-        names = sorted(self.lists_by_name, key=len, reverse=True)
+        names = self.list_names_longest_first
         lowered = value.lower()
         if len(lowered) != len(value):  # a few letters change length when lower-cased
             lowered = value
@@ -702,7 +705,7 @@ class _Importer:
         for record in records:
             email = record.values.get("email", "")
             if email:
-                emails.add(services.normalize_email(email).lower())
+                emails.add(services.normalize_email(email))
         self._load_librarians(emails)
         rows = [self._check_row(record) for record in records]
         self._load_memberships({ml for row in rows for ml in row.lists})

@@ -58,7 +58,9 @@ def test_confirming_the_preview_imports_the_file(coordinator_client, coordinator
     _upload(coordinator_client, GOOD)
     response = coordinator_client.post(reverse("libraries:library-import-confirm"), follow=True)
     assert response.redirect_chain[-1][0] == reverse("libraries:library-list")
-    assert "New libraries: 1; libraries updated: 0; new librarians: 2" in str(list(response.context["messages"])[0])
+    assert "New libraries: 1; libraries updated: 0; new librarians: 2" in str(
+        list(response.context["messages"])[0]
+    )
     library = Library.objects.get()
     assert library.librarians.count() == 2
     assert library.status_changes.get().changed_by == coordinator
