@@ -5,10 +5,10 @@ set -eu
 
 case "${1:-web}" in
 web)
-    # The web service brings the database up to date before it serves; migrate is a no-op
-    # when nothing changed, and two replicas starting together are serialised by
-    # PostgreSQL's locks on the migration table. collectstatic again picks up static files
-    # of a bind-mounted checkout; on the built image it finds nothing new.
+    # The web service brings the database up to date before it serves (migrate is a no-op
+    # when nothing changed; with several web replicas, run it once as a release step
+    # instead). collectstatic again picks up static files of a bind-mounted checkout; on
+    # the built image it finds nothing new.
     python manage.py migrate --noinput
     python manage.py collectstatic --noinput --verbosity 0
     exec gunicorn outreach.wsgi \
