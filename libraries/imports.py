@@ -30,7 +30,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -754,7 +754,7 @@ class _Importer:
                     },
                 )
 
-        address = value("address").replace("\r\n", "\n").replace("\r", "\n")
+        address = _one_newline(value("address"))
 
         website = value("website")
         if website:
@@ -830,7 +830,9 @@ class _Importer:
             librarian=librarian,
         )
 
-    def _check_librarian(self, value, error) -> dict[str, Any]:
+    def _check_librarian(
+        self, value: Callable[[str], str], error: Callable[[str, str], None]
+    ) -> dict[str, Any]:
         email = services.normalize_email(value("email"))
         if not email:
             error(
@@ -878,7 +880,14 @@ class _Importer:
             "consent_at": consent_at,
         }
 
-    def _check_length(self, error, column: str, value: str, model, field_name: str) -> None:
+    def _check_length(
+        self,
+        error: Callable[[str, str], None],
+        column: str,
+        value: str,
+        model: type[Library | Librarian],
+        field_name: str,
+    ) -> None:
         max_length = model._meta.get_field(field_name).max_length
         if len(value) > max_length:
             error(
@@ -1010,7 +1019,8 @@ class _Importer:
             if values["region"].pk != library.region_id:
                 plan.library_changes["region"] = values["region"]
             for name in ("address", "website", "languages"):
-                if values[name] and values[name] != getattr(library, name):
+                stored = getattr(library, name)
+                if values[name] and values[name] != _one_newline(stored):
                     plan.library_changes[name] = values[name]
             if values["status"] and values["status"] != library.status:
                 plan.status = values["status"]
@@ -1083,7 +1093,13 @@ class _Importer:
 
 
 def _library_key(name: str, city: str) -> tuple[str, str]:
-    return (name.strip().lower(), city.strip().lower())
+    """How rows and libraries are matched: name and city, whatever the case and the spacing."""
+    return (" ".join(name.split()).lower(), " ".join(city.split()).lower())
+
+
+def _one_newline(text: str) -> str:
+    """Text with "\n" line breaks: browsers send CRLF, a CSV file may hold either."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _default_language(languages: str, region: Region) -> str:

@@ -302,7 +302,11 @@ def test_conflicting_values_for_one_library_are_reported_on_the_later_row(vaud):
     text = csv_text(
         {**ANNE, "address": "Rue A 1", "website": "vallorbe.example.org"},
         # Same library whatever the case; the same value written differently is no conflict.
-        {**MARC, "library": "BIBLIOTHÈQUE DE VALLORBE", "website": "https://vallorbe.example.org"},
+        {
+            **MARC,
+            "library": " BIBLIOTHÈQUE  DE VALLORBE",
+            "website": "https://vallorbe.example.org",
+        },
         {**MARC, "email": "eva@vallorbe.example.org", "address": "Rue B 2", "region": "Valais"},
         {**MARC, "email": "luc@vallorbe.example.org", "library_languages": "de", "status": ""},
     )
@@ -571,7 +575,8 @@ def directory(vaud, biblio_vaud):
         name="Bibliothèque du Landeron",
         city="Le Landeron",
         region=vaud,
-        address="Ville 24,\n2525 Le Landeron",
+        # As a browser sends a textarea: CRLF line breaks.
+        address="Ville 24,\r\n2525 Le Landeron",
         languages="de,fr",
         status="partner",
         website="",
