@@ -177,3 +177,18 @@ def test_the_export_writes_a_file_with_a_bom_when_asked(tmp_path, vaud):
     assert data.startswith(b"\xef\xbb\xbflibrary,city,region,")
     assert b"anne@morges.example.org" in data
     assert "1 row written" in err
+
+
+@pytest.mark.django_db
+def test_the_example_file_imports_cleanly_into_the_demo_network_and_again_changes_nothing():
+    call_command("load_demo", stdout=io.StringIO())
+    before = Library.objects.count()
+    out = io.StringIO()
+    call_command("import_libraries", str(EXAMPLE_PATH), stdout=out)
+    assert "new libraries: 8" in out.getvalue()
+    assert Library.objects.count() == before + 8
+    assert Library.objects.filter(city="Vallorbe").exists()
+    again = io.StringIO()
+    call_command("import_libraries", str(EXAMPLE_PATH), stdout=again)
+    assert "rows unchanged: 12" in again.getvalue()
+    assert Library.objects.count() == before + 8
