@@ -7,6 +7,7 @@ or once not at all: the rows they work on carry their own state.
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outreach.settings")
 
@@ -15,6 +16,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
-    # Entries are added by the capabilities that need them (reminders, materialising meetup
-    # occurrences, the nightly contributions pull, score refresh).
+    # Every night: create the meetings of each active series for the coming months
+    # (MEETUPS_HORIZON_DAYS). Idempotent; a missed night is made up by the next one.
+    "meetings-materialise": {
+        "task": "meetings.tasks.meetings_materialise_task",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }

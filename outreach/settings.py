@@ -164,6 +164,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Meetups: how far ahead the meetings of a series exist as rows.
+MEETUPS_HORIZON_DAYS = env.int("MEETUPS_HORIZON_DAYS", default=120)
+
 # Uploads: a CSV directory of a few thousand librarians is well under this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -1,10 +1,13 @@
 """factory_boy factories for the domain: realistic defaults, unique where the model says so."""
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from libraries.models import ActivitySignal, Librarian, Library, MailingList, Region
+from meetings.models import MeetupSeries
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -71,3 +74,16 @@ class ActivitySignalFactory(factory.django.DjangoModelFactory):
     kind = ActivitySignal.Kind.LIST_REPLY
     occurred_at = factory.LazyFunction(timezone.now)
     source = "test"
+
+
+class MeetupSeriesFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MeetupSeries
+
+    title = factory.Sequence(lambda n: f"Wikipermanence {n}")
+    slug = factory.Sequence(lambda n: f"wikipermanence-{n}")
+    host_library = factory.SubFactory(LibraryFactory)
+    rrule = "FREQ=MONTHLY;BYDAY=+1TH"
+    start_date = datetime.date(2026, 1, 1)
+    start_time = datetime.time(12, 0)
+    time_zone = "Europe/Zurich"

@@ -1,0 +1,209 @@
+"""Meetup series (regular Wikipermanences), their meetings, and who comes."""
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from libraries.models import Librarian, Library, validate_time_zone
+
+from .recurrence import Rule
+
+
+class MeetupSeries(models.Model):
+    """A regular meetup at a host library, held on a fixed rule (every first Thursday at noon)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        ENDED = "ended", _("Ended")
+
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=220, unique=True)
+    host_library = models.ForeignKey(
+        Library,
+        on_delete=models.PROTECT,
+        related_name="meetup_series",
+        verbose_name=_("host library"),
+    )
+    venue = models.TextField(
+        _("venue"), blank=True, help_text=_("Room, floor, how to find it in the library.")
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.CONTENT_LANGUAGES, default="fr"
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Zurich", validators=[validate_time_zone]
+    )
+    # An RFC 5545 RRULE value, e.g. "FREQ=MONTHLY;BYDAY=+1TH" (see meetings.recurrence).
+    rrule = models.CharField(_("recurrence rule"), max_length=200)
+    start_date = models.DateField(_("first date"))
+    start_time = models.TimeField(_("start time"))
+    duration = models.DurationField(_("duration"), default=timedelta(hours=2))
+    capacity = models.PositiveIntegerField(
+        _("capacity"), null=True, blank=True, help_text=_("Empty for no limit.")
+    )
+    online_url = models.URLField(_("online link"), blank=True)
+    description = models.TextField(_("description"), blank=True)
+    audience = models.TextField(_("who it is for"), blank=True)
+    what_to_bring = models.TextField(_("what to bring"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name = _("meetup series")
+        verbose_name_plural = _("meetup series")
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def rule(self) -> Rule:
+        return Rule.from_rrule(self.rrule)
+
+    def describe_rule(self) -> str:
+        return self.rule.describe(self.start_time)
+
+
+class MeetingQuerySet(models.QuerySet):
+    def upcoming(self) -> "MeetingQuerySet":
+        return self.filter(end__gte=timezone.now(), cancelled_at__isnull=True)
+
+    def public(self) -> "MeetingQuerySet":
+        return self.filter(
+            models.Q(series__isnull=True) | models.Q(series__status=MeetupSeries.Status.ACTIVE)
+        )
+
+
+class Meeting(models.Model):
+    """One occurrence of a series, or a one-off event such as an office hour.
+
+    An occurrence keeps the start its rule gave it (``original_start``, the iCalendar
+    RECURRENCE-ID) even when it is moved, so that the series can be materialised again
+    without recreating it and calendar clients can match the override to the rule.
+    """
+
+    series = models.ForeignKey(
+        MeetupSeries,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="meetings",
+        verbose_name=_("series"),
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    host_library = models.ForeignKey(
+        Library,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="meetings",
+        verbose_name=_("host library"),
+    )
+    original_start = models.DateTimeField(_("start given by the rule"), null=True, blank=True)
+    start = models.DateTimeField(_("start"), db_index=True)
+    end = models.DateTimeField(_("end"))
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Zurich", validators=[validate_time_zone]
+    )
+    agenda = models.TextField(_("agenda"), blank=True)
+    capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
+    online_url = models.URLField(_("online link"), blank=True)
+    # IANA zones in which an online meeting's time is also shown, comma-separated.
+    display_time_zones = models.CharField(_("also show the time in"), max_length=500, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+    cancel_reason = models.CharField(_("why cancelled"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = MeetingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start"]
+        verbose_name = _("meeting")
+        verbose_name_plural = _("meetings")
+        constraints = [
+            # Materialising a series twice cannot create an occurrence twice.
+            models.UniqueConstraint(
+                fields=["series", "original_start"], name="meeting_one_per_rule_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")), name="meeting_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_title} — {timezone.localtime(self.start, self.zone):%Y-%m-%d %H:%M}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def display_title(self) -> str:
+        return self.title or (self.series.title if self.series_id else "")
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def is_moved(self) -> bool:
+        return self.original_start is not None and self.start != self.original_start
+
+
+class RSVP(models.Model):
+    """One person's answer for one meeting; answering again changes it."""
+
+    class Answer(models.TextChoices):
+        YES = "yes", _("Yes")
+        MAYBE = "maybe", _("Maybe")
+        NO = "no", _("No")
+
+    class Role(models.TextChoices):
+        ATTENDEE = "attendee", _("Attendee")
+        HOST = "host", _("Host")
+        MENTOR = "mentor", _("Mentor")
+        GREETER = "greeter", _("Greeter")
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="rsvps", verbose_name=_("meeting")
+    )
+    librarian = models.ForeignKey(
+        Librarian,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rsvps",
+        verbose_name=_("librarian"),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"))
+    answer = models.CharField(_("answer"), max_length=8, choices=Answer.choices)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.ATTENDEE)
+    guests = models.PositiveSmallIntegerField(_("guests"), default=0)
+    waitlisted_at = models.DateTimeField(_("on the waiting list since"), null=True, blank=True)
+    attended = models.BooleanField(_("attended"), null=True, blank=True)
+    created_at = models.DateTimeField(_("answered"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = _("RSVP")
+        verbose_name_plural = _("RSVPs")
+        constraints = [
+            models.UniqueConstraint(
+                "meeting", Lower("email"), name="rsvp_one_per_person_and_meeting"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.get_answer_display()} ({self.meeting})"
