@@ -15,7 +15,7 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value})
 
 
-class WebsiteField(models.URLField):
+class HttpsURLField(models.URLField):
     """A URL field whose forms take "www.bibliotheque.ch" as https://www.bibliotheque.ch."""
 
     def formfield(self, **kwargs):
@@ -80,7 +80,7 @@ class Library(models.Model):
     )
     city = models.CharField(_("city"), max_length=100)
     address = models.TextField(_("address"), blank=True)
-    website = WebsiteField(_("website"), blank=True)
+    website = HttpsURLField(_("website"), blank=True)
     # Content-language codes, comma-separated and sorted ("de,fr"): most libraries speak
     # one language, bilingual regions have some with two. A string filters the same way on
     # SQLite and PostgreSQL (see LibraryQuerySet.speaking).

@@ -6,10 +6,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.models import Librarian, Library, validate_time_zone
+from libraries.models import HttpsURLField, Librarian, Library, validate_time_zone
 
 from .recurrence import Rule
 
@@ -47,7 +48,7 @@ class MeetupSeries(models.Model):
     capacity = models.PositiveIntegerField(
         _("capacity"), null=True, blank=True, help_text=_("Empty for no limit.")
     )
-    online_url = models.URLField(_("online link"), blank=True)
+    online_url = HttpsURLField(_("online link"), blank=True)
     description = models.TextField(_("description"), blank=True)
     audience = models.TextField(_("who it is for"), blank=True)
     what_to_bring = models.TextField(_("what to bring"), blank=True)
@@ -64,6 +65,9 @@ class MeetupSeries(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("meetings:series-detail", kwargs={"slug": self.slug})
 
     @property
     def rule(self) -> Rule:
@@ -116,7 +120,7 @@ class Meeting(models.Model):
     )
     agenda = models.TextField(_("agenda"), blank=True)
     capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
-    online_url = models.URLField(_("online link"), blank=True)
+    online_url = HttpsURLField(_("online link"), blank=True)
     # IANA zones in which an online meeting's time is also shown, comma-separated.
     display_time_zones = models.CharField(_("also show the time in"), max_length=500, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)

@@ -8,7 +8,13 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.factories import LibrarianFactory, MailingListFactory, UserFactory
+from meetings.services import meetings_materialise
+from tests.factories import (
+    LibrarianFactory,
+    MailingListFactory,
+    MeetupSeriesFactory,
+    UserFactory,
+)
 
 # url name -> (kwargs builder, status a coordinator gets on GET)
 COORDINATOR_PAGES = {
@@ -30,6 +36,12 @@ COORDINATOR_PAGES = {
     "libraries:mailinglist-create": (lambda o: {}, 200),
     "libraries:mailinglist-detail": (lambda o: {"slug": o["mailing_list"].slug}, 200),
     "libraries:mailinglist-update": (lambda o: {"slug": o["mailing_list"].slug}, 200),
+    "meetings:series-list": (lambda o: {}, 200),
+    "meetings:series-create": (lambda o: {}, 200),
+    "meetings:series-detail": (lambda o: {"slug": o["series"].slug}, 200),
+    "meetings:series-update": (lambda o: {"slug": o["series"].slug}, 200),
+    "meetings:meeting-cancel": (lambda o: {"pk": o["meeting"].pk}, 405),
+    "meetings:meeting-move": (lambda o: {"pk": o["meeting"].pk}, 200),
 }
 PUBLIC_PAGES = {"login", "logout", "set_language"}
 # The admin has its own login and staff check; it is not swept here.
@@ -52,7 +64,15 @@ def objects(db):
     librarian = LibrarianFactory()
     mailing_list = MailingListFactory()
     mailing_list.members.add(librarian.library)
-    return {"library": librarian.library, "librarian": librarian, "mailing_list": mailing_list}
+    series = MeetupSeriesFactory(host_library=librarian.library)
+    meetings_materialise(series=series)
+    return {
+        "library": librarian.library,
+        "librarian": librarian,
+        "mailing_list": mailing_list,
+        "series": series,
+        "meeting": series.meetings.first(),
+    }
 
 
 def test_every_url_is_classified_as_coordinator_or_public():

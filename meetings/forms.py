@@ -1,0 +1,126 @@
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from libraries.models import Library
+
+from .models import MeetupSeries
+from .recurrence import ORDINAL_CHOICES, PATTERN_CHOICES, WEEKDAY_CHOICES, Rule, occurrences
+
+TIME_ZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
+
+
+class MeetupSeriesForm(forms.ModelForm):
+    """A series, its rule picked in plain words ("every first Thursday at 12:00")."""
+
+    pattern = forms.ChoiceField(
+        label=_("Repeats"), choices=PATTERN_CHOICES, widget=forms.RadioSelect, initial="monthly"
+    )
+    ordinal = forms.TypedChoiceField(
+        label=_("Which one in the month"), choices=ORDINAL_CHOICES, coerce=int, initial=1
+    )
+    weekday = forms.ChoiceField(label=_("Weekday"), choices=WEEKDAY_CHOICES, initial="TH")
+    interval = forms.IntegerField(
+        label=_("Every how many weeks"), min_value=1, max_value=52, initial=1
+    )
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"), min_value=15, max_value=12 * 60, initial=120
+    )
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES)
+
+    class Meta:
+        model = MeetupSeries
+        fields = [
+            "title",
+            "host_library",
+            "start_date",
+            "start_time",
+            "time_zone",
+            "language",
+            "capacity",
+            "venue",
+            "online_url",
+            "description",
+            "audience",
+            "what_to_bring",
+            "status",
+        ]
+        widgets = {
+            "start_date": forms.DateInput(attrs={"type": "date"}),
+            "start_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "venue": forms.Textarea(attrs={"rows": 2}),
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "audience": forms.Textarea(attrs={"rows": 2}),
+            "what_to_bring": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["host_library"].queryset = Library.objects.select_related("region")
+        if self.instance.pk:
+            rule = self.instance.rule
+            self.initial.update(
+                pattern=rule.pattern,
+                ordinal=rule.ordinal,
+                weekday=rule.weekday,
+                interval=rule.interval,
+                duration_minutes=int(self.instance.duration.total_seconds() // 60),
+            )
+        else:
+            self.initial.setdefault("time_zone", "Europe/Zurich")
+            self.initial.setdefault("start_date", timezone.localdate())
+
+    def clean(self):
+        cleaned = super().clean()
+        if {"pattern", "weekday", "ordinal", "interval"} <= cleaned.keys():
+            rule = Rule(
+                pattern=cleaned["pattern"],
+                weekday=cleaned["weekday"],
+                ordinal=cleaned["ordinal"],
+                interval=cleaned["interval"],
+            )
+            self.instance.rrule = rule.to_rrule()
+        if cleaned.get("duration_minutes"):
+            self.instance.duration = timedelta(minutes=cleaned["duration_minutes"])
+        return cleaned
+
+    def next_dates(self, count: int = 6) -> list[datetime]:
+        """The next ``count`` starts of the rule being edited, in the series' time zone."""
+        if not self.is_valid():
+            return []
+        data = self.cleaned_data
+        zone = ZoneInfo(data["time_zone"])
+        now = timezone.now()
+        starts = occurrences(
+            rrule=self.instance.rrule,
+            start_date=data["start_date"],
+            start_time=data["start_time"],
+            time_zone=data["time_zone"],
+            after=now,
+            before=now + timedelta(days=400),
+        )
+        return [start.astimezone(zone) for _, start in zip(range(count), starts, strict=False)]
+
+
+class MeetingCancelForm(forms.Form):
+    reason = forms.CharField(label=_("Why"), max_length=300, required=False)
+
+
+class MeetingMoveForm(forms.Form):
+    start = forms.DateTimeField(
+        label=_("New start (local time of the series)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, meeting, **kwargs):
+        self.meeting = meeting
+        super().__init__(*args, **kwargs)
+
+    def clean_start(self):
+        # The coordinator types the series' local time, whatever the server's time zone.
+        value = self.cleaned_data["start"]
+        naive = timezone.make_naive(value) if timezone.is_aware(value) else value
+        return naive.replace(tzinfo=self.meeting.zone)

@@ -1,0 +1,118 @@
+"""The coordinator's series pages: a rule in plain words, the next dates before saving."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from meetings.models import MeetupSeries
+from meetings.services import meetings_materialise
+from tests.factories import LibraryFactory, MeetupSeriesFactory
+
+pytestmark = pytest.mark.django_db
+
+ZURICH = ZoneInfo("Europe/Zurich")
+
+
+def _form(library, **overrides):
+    data = {
+        "title": "Wikipermanence de Morges",
+        "host_library": library.pk,
+        "pattern": "monthly",
+        "ordinal": "1",
+        "weekday": "TH",
+        "interval": "1",
+        "start_date": "2026-01-01",
+        "start_time": "12:00",
+        "duration_minutes": "120",
+        "time_zone": "Europe/Zurich",
+        "language": "fr",
+        "capacity": "12",
+        "status": "active",
+    }
+    return {**data, **overrides}
+
+
+def test_a_coordinator_creates_every_first_thursday_at_noon(coordinator_client):
+    library = LibraryFactory()
+    response = coordinator_client.post(reverse("meetings:series-create"), _form(library))
+    series = MeetupSeries.objects.get()
+    assert response["Location"] == series.get_absolute_url()
+    assert (series.rrule, series.duration) == ("FREQ=MONTHLY;BYDAY=+1TH", timedelta(hours=2))
+    meetings = list(series.meetings.order_by("start"))
+    assert meetings, "saving materialises the coming meetings"
+    for meeting in meetings:
+        local = meeting.start.astimezone(ZURICH)
+        assert (local.weekday(), local.day <= 7, local.hour, local.minute) == (3, True, 12, 0)
+    page = coordinator_client.get(series.get_absolute_url()).content.decode()
+    assert "Every first Thursday of the month at 12:00" in page
+
+
+def test_the_next_dates_are_shown_before_saving(coordinator_client):
+    library = LibraryFactory()
+    response = coordinator_client.post(
+        reverse("meetings:series-create"), _form(library, ordinal="-1", weekday="FR", preview="1")
+    )
+    assert response.status_code == 200
+    dates = response.context["next_dates"]
+    assert len(dates) == 6
+    assert all(d.weekday() == 4 and (d + timedelta(days=7)).month != d.month for d in dates)
+    assert not MeetupSeries.objects.exists()
+
+
+def test_htmx_asks_for_the_next_dates_alone(coordinator_client):
+    response = coordinator_client.post(
+        reverse("meetings:series-create"),
+        _form(LibraryFactory(), pattern="weekly", interval="2"),
+        HTTP_HX_REQUEST="true",
+    )
+    page = response.content.decode()
+    assert page.lstrip().startswith('<section id="next-dates"')
+    assert "<form" not in page
+    assert not MeetupSeries.objects.exists()
+
+
+def test_an_invalid_rule_shows_field_errors_and_no_dates(coordinator_client):
+    response = coordinator_client.post(
+        reverse("meetings:series-create"),
+        _form(LibraryFactory(), weekday="XX", time_zone="Europe/Lausanne", preview="1"),
+    )
+    assert {"weekday", "time_zone"} <= set(response.context["form"].errors)
+    assert response.context["next_dates"] == []
+
+
+def test_editing_a_series_shows_its_rule_in_words(coordinator_client):
+    series = MeetupSeriesFactory(rrule="FREQ=WEEKLY;INTERVAL=3;BYDAY=TU")
+    form = coordinator_client.get(reverse("meetings:series-update", args=[series.slug])).context[
+        "form"
+    ]
+    assert (form.initial["pattern"], form.initial["interval"], form.initial["weekday"]) == (
+        "weekly",
+        3,
+        "TU",
+    )
+
+
+def test_cancelling_and_moving_one_meeting_from_the_series_page(coordinator_client):
+    series = MeetupSeriesFactory(start_date=timezone.localdate())
+    meetings_materialise(series=series)
+    first, second = series.meetings.order_by("start")[:2]
+    coordinator_client.post(
+        reverse("meetings:meeting-cancel", args=[first.pk]), {"reason": "Library closed"}
+    )
+    first.refresh_from_db()
+    assert first.is_cancelled and first.cancel_reason == "Library closed"
+
+    day = second.start.astimezone(ZURICH).date() + timedelta(days=1)
+    coordinator_client.post(
+        reverse("meetings:meeting-move", args=[second.pk]), {"start": f"{day}T14:30"}
+    )
+    second.refresh_from_db()
+    # The coordinator typed Zurich time; it is stored as that instant whatever the server zone.
+    assert second.start == datetime(day.year, day.month, day.day, 14, 30, tzinfo=ZURICH)
+    assert second.start.astimezone(UTC) != second.original_start.astimezone(UTC)
+    page = coordinator_client.get(series.get_absolute_url()).content.decode()
+    assert "cancelled" in page and "moved" in page
+    assert meetings_materialise(series=series) == 0
