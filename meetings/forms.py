@@ -31,6 +31,29 @@ class MeetupSeriesForm(forms.ModelForm):
     )
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES)
 
+    # The fields the next dates depend on: the preview needs only these to be right.
+    rule_fields = (
+        "pattern",
+        "ordinal",
+        "weekday",
+        "interval",
+        "start_date",
+        "start_time",
+        "time_zone",
+    )
+    field_order = [
+        "title",
+        "host_library",
+        "pattern",
+        "ordinal",
+        "weekday",
+        "interval",
+        "start_time",
+        "duration_minutes",
+        "start_date",
+        "time_zone",
+    ]
+
     class Meta:
         model = MeetupSeries
         fields = [
@@ -72,6 +95,7 @@ class MeetupSeriesForm(forms.ModelForm):
         else:
             self.initial.setdefault("time_zone", "Europe/Zurich")
             self.initial.setdefault("start_date", timezone.localdate())
+            self.initial.setdefault("start_time", "12:00")
 
     def clean(self):
         cleaned = super().clean()
@@ -87,9 +111,18 @@ class MeetupSeriesForm(forms.ModelForm):
             self.instance.duration = timedelta(minutes=cleaned["duration_minutes"])
         return cleaned
 
+    @property
+    def rule_errors(self) -> bool:
+        return any(name in self.errors for name in self.rule_fields)
+
     def next_dates(self, count: int = 6) -> list[datetime]:
-        """The next ``count`` starts of the rule being edited, in the series' time zone."""
-        if not self.is_valid():
+        """The next ``count`` starts of the rule being edited, in the series' time zone.
+
+        Only the rule's own fields need to be valid: the dates show while the rest of the
+        form is still being filled in.
+        """
+        self.is_valid()
+        if self.rule_errors:
             return []
         data = self.cleaned_data
         zone = ZoneInfo(data["time_zone"])

@@ -116,3 +116,13 @@ def test_cancelling_and_moving_one_meeting_from_the_series_page(coordinator_clie
     page = coordinator_client.get(series.get_absolute_url()).content.decode()
     assert "cancelled" in page and "moved" in page
     assert meetings_materialise(series=series) == 0
+
+
+def test_the_next_dates_show_while_the_rest_of_the_form_is_still_empty(coordinator_client):
+    response = coordinator_client.post(
+        reverse("meetings:series-create"),
+        _form(LibraryFactory(), title="", host_library="", capacity=""),
+        HTTP_HX_REQUEST="true",
+    )
+    assert len(response.context["next_dates"]) == 6
+    assert "Fix the highlighted fields" not in response.content.decode()
