@@ -2,12 +2,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.models import Library
+from libraries.forms import NoLineBreaksMixin
+from libraries.models import Library, Region
 
-from .models import MeetupSeries
+from .models import RSVP, MeetupSeries
 from .recurrence import ORDINAL_CHOICES, PATTERN_CHOICES, WEEKDAY_CHOICES, Rule, occurrences
 
 TIME_ZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
@@ -157,3 +159,55 @@ class MeetingMoveForm(forms.Form):
         value = self.cleaned_data["start"]
         naive = timezone.make_naive(value) if timezone.is_aware(value) else value
         return naive.replace(tzinfo=self.meeting.zone)
+
+
+class PublicMeetupFilterForm(forms.Form):
+    region = forms.ModelChoiceField(
+        label=_("Region"), queryset=Region.objects.all(), required=False, to_field_name="slug"
+    )
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("All languages"))] + settings.CONTENT_LANGUAGES,
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].empty_label = _("All regions")
+        for field in self.fields.values():
+            field.widget.attrs["class"] = "form-select"
+
+    def filter(self, meetings):
+        if not self.is_valid():
+            return meetings
+        if self.cleaned_data["region"]:
+            meetings = meetings.filter(host_library__region=self.cleaned_data["region"])
+        if self.cleaned_data["language"]:
+            meetings = meetings.filter(series__language=self.cleaned_data["language"])
+        return meetings
+
+
+class SignupForm(NoLineBreaksMixin, forms.Form):
+    """A visitor signs up: to attend, or to help newcomers (host, mentor, greeter)."""
+
+    one_line_fields = ("name", "email")
+
+    name = forms.CharField(label=_("Your name"), max_length=200)
+    email = forms.EmailField(
+        label=_("Your email"),
+        help_text=_("Only to confirm your sign-up and remind you. Never shown to anyone."),
+    )
+    role = forms.ChoiceField(
+        label=_("I come"),
+        choices=[
+            (RSVP.Role.ATTENDEE, _("to learn (attendee)")),
+            (RSVP.Role.HOST, _("to help: host the meeting")),
+            (RSVP.Role.MENTOR, _("to help: mentor newcomers")),
+            (RSVP.Role.GREETER, _("to help: greet people at the door")),
+        ],
+        widget=forms.RadioSelect,
+        initial=RSVP.Role.ATTENDEE,
+    )
+    guests = forms.IntegerField(
+        label=_("People coming with me"), min_value=0, max_value=10, initial=0
+    )

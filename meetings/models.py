@@ -211,3 +211,11 @@ class RSVP(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.get_answer_display()} ({self.meeting})"
+
+    @property
+    def holds_seat(self) -> bool:
+        return (
+            self.answer == self.Answer.YES
+            and self.role == self.Role.ATTENDEE
+            and self.waitlisted_at is None
+        )

@@ -4,6 +4,11 @@ A series is a rule; its meetings are materialised from the rule for the coming m
 ``meetings_materialise`` (run daily by celery beat and right after a series is saved). Each
 occurrence is keyed by the start its rule gave it, so materialising again creates nothing,
 and a cancelled or moved occurrence keeps its row instead of coming back.
+
+Visitors sign up with ``rsvp_signup`` (the meeting row locked while seats are counted, so
+the last seat goes to one person only; the others wait in order) and cancel with
+``rsvp_cancel``, which seats the head of the waiting list. Each outcome is emailed after
+commit, with a signed link to change or cancel.
 """
 
 from __future__ import annotations
@@ -12,11 +17,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from libraries.services import unique_slug
+from libraries.models import Librarian
+from libraries.services import normalize_email, unique_slug
+from outreach.links import LinkError, link_load, link_token
 
-from .models import Meeting, MeetupSeries
+from .models import RSVP, Meeting, MeetupSeries
 from .recurrence import occurrences
 
 
@@ -97,3 +107,132 @@ def meeting_move(*, meeting: Meeting, start: datetime, end: datetime | None = No
     meeting.full_clean()
     meeting.save(update_fields=["start", "end", "updated_at"])
     return meeting
+
+
+# Sign-ups -----------------------------------------------------------------------------------
+
+# Attendees take seats; helpers (host, mentor, greeter) come to welcome them and do not.
+SEATED = Q(answer=RSVP.Answer.YES, role=RSVP.Role.ATTENDEE, waitlisted_at__isnull=True)
+RSVP_LINK_PURPOSE = "rsvp"
+RSVP_LINK_MAX_AGE = timedelta(days=400)
+
+
+class SignupError(Exception):
+    """A sign-up that cannot be taken; ``str(error)`` tells the visitor why."""
+
+
+def seats_taken(meeting: Meeting) -> int:
+    """Seats held by confirmed attendees and their guests."""
+    return meeting.rsvps.filter(SEATED).aggregate(n=Coalesce(Sum(F("guests") + 1), 0))["n"]
+
+
+def rsvp_link_token(rsvp: RSVP) -> str:
+    return link_token(
+        purpose=RSVP_LINK_PURPOSE,
+        payload={"rsvp": rsvp.pk, "meeting": rsvp.meeting_id, "email": rsvp.email.lower()},
+    )
+
+
+def rsvp_from_token(token: str) -> RSVP:
+    """The RSVP a manage link names; LinkError if the link is altered, expired or stale."""
+    payload = link_load(purpose=RSVP_LINK_PURPOSE, token=token, max_age=RSVP_LINK_MAX_AGE)
+    rsvp = (
+        RSVP.objects.select_related("meeting", "meeting__series", "meeting__host_library")
+        .filter(pk=payload.get("rsvp"), meeting_id=payload.get("meeting"))
+        .first()
+    )
+    if rsvp is None or rsvp.email.lower() != payload.get("email"):
+        raise LinkError(expired=False)
+    return rsvp
+
+
+@transaction.atomic
+def rsvp_signup(
+    *,
+    meeting: Meeting,
+    name: str,
+    email: str,
+    role: str = RSVP.Role.ATTENDEE,
+    guests: int = 0,
+    librarian: Librarian | None = None,
+    language: str = "fr",
+) -> RSVP:
+    """Sign ``email`` up for ``meeting``, or change their sign-up; email them the outcome.
+
+    The meeting row is locked for the whole decision, so concurrent sign-ups for the last
+    seat are served one after the other: the first gets it, the next goes to the waiting
+    list. Signing up again with the same address changes the existing RSVP.
+    """
+    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if meeting.is_cancelled:
+        raise SignupError(_("This meeting is cancelled."))
+    if meeting.end <= timezone.now():
+        raise SignupError(_("This meeting is over."))
+    email = normalize_email(email)
+    rsvp = meeting.rsvps.filter(email__iexact=email).first() or RSVP(meeting=meeting, email=email)
+    was_seated = rsvp.pk is not None and rsvp.holds_seat
+    own_seats = rsvp.guests + 1 if was_seated else 0
+    rsvp.name, rsvp.role, rsvp.guests = name, role, guests
+    rsvp.answer = RSVP.Answer.YES
+    rsvp.librarian = librarian or rsvp.librarian
+    if role != RSVP.Role.ATTENDEE or meeting.capacity is None:
+        rsvp.waitlisted_at = None
+    else:
+        free = meeting.capacity - (seats_taken(meeting) - own_seats)
+        if guests + 1 <= free:
+            rsvp.waitlisted_at = None
+        elif was_seated:
+            raise SignupError(
+                _("Only %(free)d seats are left: you cannot bring that many guests.")
+                % {"free": free}
+            )
+        else:
+            rsvp.waitlisted_at = rsvp.waitlisted_at or timezone.now()
+    rsvp.full_clean(validate_unique=False)
+    rsvp.save()
+    kind = "rsvp_waitlisted" if rsvp.waitlisted_at else "rsvp_confirmed"
+    _mail_after_commit(rsvp, kind, language)
+    seats_freed = was_seated and (not rsvp.holds_seat or own_seats > rsvp.guests + 1)
+    if seats_freed:
+        _waitlist_promote(meeting, language=language)
+    return rsvp
+
+
+@transaction.atomic
+def rsvp_cancel(*, rsvp: RSVP, language: str = "fr") -> RSVP:
+    """Cancel a sign-up (the answer becomes no) and give the seat to the waiting list."""
+    meeting = Meeting.objects.select_for_update().get(pk=rsvp.meeting_id)
+    rsvp = RSVP.objects.get(pk=rsvp.pk)
+    was_seated = rsvp.holds_seat
+    rsvp.answer, rsvp.waitlisted_at = RSVP.Answer.NO, None
+    rsvp.save(update_fields=["answer", "waitlisted_at", "updated_at"])
+    if was_seated:
+        _waitlist_promote(meeting, language=language)
+    return rsvp
+
+
+def _waitlist_promote(meeting: Meeting, *, language: str) -> list[RSVP]:
+    """Seat the waiting list in order while seats remain; the caller holds the meeting lock."""
+    if meeting.capacity is None:
+        waiting = list(meeting.rsvps.filter(waitlisted_at__isnull=False))
+    else:
+        waiting = []
+        free = meeting.capacity - seats_taken(meeting)
+        for rsvp in meeting.rsvps.filter(waitlisted_at__isnull=False).order_by(
+            "waitlisted_at", "id"
+        ):
+            if rsvp.guests + 1 > free:
+                break  # first come, first served: nobody overtakes the head of the list
+            free -= rsvp.guests + 1
+            waiting.append(rsvp)
+    for rsvp in waiting:
+        rsvp.waitlisted_at = None
+        rsvp.save(update_fields=["waitlisted_at", "updated_at"])
+        _mail_after_commit(rsvp, "rsvp_promoted", language)
+    return waiting
+
+
+def _mail_after_commit(rsvp: RSVP, kind: str, language: str) -> None:
+    from .tasks import rsvp_mail_task
+
+    transaction.on_commit(lambda: rsvp_mail_task.delay(rsvp.pk, kind, language))

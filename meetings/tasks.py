@@ -1,9 +1,12 @@
-"""Periodic work on meetups: keeping every active series materialised for the coming months."""
+"""Background work on meetups: keeping series materialised, and the emails of sign-ups."""
 
 from celery import shared_task
+from django.urls import reverse
 
-from .models import MeetupSeries
-from .services import meetings_materialise
+from outreach.mail import mail_send, site_url
+
+from .models import RSVP, MeetupSeries
+from .services import meetings_materialise, rsvp_link_token
 
 
 @shared_task(acks_late=True)
@@ -12,4 +15,24 @@ def meetings_materialise_task() -> int:
     return sum(
         meetings_materialise(series=series)
         for series in MeetupSeries.objects.filter(status=MeetupSeries.Status.ACTIVE)
+    )
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def rsvp_mail_task(rsvp_id: int, kind: str, language: str) -> None:
+    """Email a sign-up's outcome (confirmed, waiting list, promoted) with its manage link."""
+    rsvp = RSVP.objects.select_related("meeting", "meeting__series", "meeting__host_library").get(
+        pk=rsvp_id
+    )
+    meeting = rsvp.meeting
+    mail_send(
+        to=rsvp.email,
+        name=f"meetings/{kind}",
+        context={
+            "rsvp": rsvp,
+            "meeting": meeting,
+            "manage_url": site_url(reverse("meetings:rsvp-manage", args=[rsvp_link_token(rsvp)])),
+            "meeting_url": site_url(reverse("meetings:meeting-public", args=[meeting.pk])),
+        },
+        language=language,
     )

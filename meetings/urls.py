@@ -11,4 +11,9 @@ urlpatterns = [
     path("series/<slug:slug>/update/", views.SeriesUpdateView.as_view(), name="series-update"),
     path("meetings/<int:pk>/cancel/", views.MeetingCancelView.as_view(), name="meeting-cancel"),
     path("meetings/<int:pk>/move/", views.MeetingMoveView.as_view(), name="meeting-move"),
+    # Public pages: no login.
+    path("meetups/", views.PublicMeetupListView.as_view(), name="public-list"),
+    path("meetups/meetings/<int:pk>/", views.PublicMeetingView.as_view(), name="meeting-public"),
+    path("meetups/rsvp/<str:token>/", views.RSVPManageView.as_view(), name="rsvp-manage"),
+    path("meetups/<slug:slug>/", views.PublicSeriesView.as_view(), name="series-public"),
 ]

@@ -1,14 +1,18 @@
-"""Coordinator pages for meetup series and their meetings.
+"""Meetup pages: the coordinator's (series, meetings) and the public's (list, series, sign-up).
 
-Every view requires a login (LoginRequiredMiddleware) and the model permission it acts with.
+Coordinator views require a login (LoginRequiredMiddleware) and the model permission they
+act with; public views are marked @login_not_required and show no personal data.
 """
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -16,10 +20,17 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
 from libraries.services import unique_slug
 from libraries.views import PAGE_SIZE, FormPageMixin
+from outreach.links import LinkError
 
 from . import services
-from .forms import MeetingCancelForm, MeetingMoveForm, MeetupSeriesForm
-from .models import Meeting, MeetupSeries
+from .forms import (
+    MeetingCancelForm,
+    MeetingMoveForm,
+    MeetupSeriesForm,
+    PublicMeetupFilterForm,
+    SignupForm,
+)
+from .models import RSVP, Meeting, MeetupSeries
 
 
 class SeriesListView(PermissionRequiredMixin, ListView):
@@ -130,3 +141,152 @@ class MeetingMoveView(PermissionRequiredMixin, View):
 
 def _local(meeting: Meeting) -> str:
     return meeting.start.astimezone(meeting.zone).strftime("%Y-%m-%d %H:%M")
+
+
+# Public pages -------------------------------------------------------------------------------
+# No login, and no personal data: counts of seats, never who signed up.
+
+
+def _public_meetings():
+    return (
+        Meeting.objects.public()
+        .upcoming()
+        .select_related("series", "host_library", "host_library__region")
+        .annotate(seats=Coalesce(Sum(F("rsvps__guests") + 1, filter=_SEATED_RSVP), 0))
+        .order_by("start")
+    )
+
+
+_SEATED_RSVP = Q(
+    rsvps__answer=RSVP.Answer.YES,
+    rsvps__role=RSVP.Role.ATTENDEE,
+    rsvps__waitlisted_at__isnull=True,
+)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class PublicMeetupListView(ListView):
+    template_name = "meetings/public_meetup_list.html"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        self.filter_form = PublicMeetupFilterForm(self.request.GET or None)
+        return self.filter_form.filter(_public_meetings())
+
+    def get_context_data(self, **kwargs):
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(
+            filter_form=self.filter_form, querystring=query.urlencode(), **kwargs
+        )
+
+
+@method_decorator(login_not_required, name="dispatch")
+class PublicSeriesView(DetailView):
+    template_name = "meetings/public_series.html"
+    queryset = MeetupSeries.objects.filter(status=MeetupSeries.Status.ACTIVE).select_related(
+        "host_library", "host_library__region"
+    )
+
+    def get_context_data(self, **kwargs):
+        meetings = _public_meetings().filter(series=self.object)[:6]
+        return super().get_context_data(meetings=meetings, **kwargs)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class PublicMeetingView(View):
+    """A meeting's page and its sign-up form."""
+
+    template_name = "meetings/public_meeting.html"
+
+    def get_meeting(self, pk):
+        return get_object_or_404(_public_meetings().select_related("series__host_library"), pk=pk)
+
+    def render_page(self, request, meeting, form, status=200):
+        context = {
+            "meeting": meeting,
+            "form": form,
+            "seats_left": None
+            if meeting.capacity is None
+            else max(meeting.capacity - meeting.seats, 0),
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request, pk):
+        return self.render_page(request, self.get_meeting(pk), SignupForm())
+
+    def post(self, request, pk):
+        meeting = self.get_meeting(pk)
+        form = SignupForm(request.POST)
+        if not form.is_valid():
+            return self.render_page(request, meeting, form)
+        try:
+            rsvp = services.rsvp_signup(
+                meeting=meeting, language=request.LANGUAGE_CODE, **form.cleaned_data
+            )
+        except services.SignupError as error:
+            form.add_error(None, str(error))
+            return self.render_page(request, meeting, form)
+        if rsvp.waitlisted_at:
+            messages.info(
+                request,
+                _(
+                    "The meeting is full: you are on the waiting list. We email you if a "
+                    "seat frees up."
+                ),
+            )
+        else:
+            messages.success(
+                request, _("You are signed up. A confirmation is on its way by email.")
+            )
+        return redirect("meetings:meeting-public", pk=meeting.pk)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class RSVPManageView(View):
+    """From the link in a confirmation email: change or cancel a sign-up (on POST only)."""
+
+    template_name = "meetings/rsvp_manage.html"
+
+    def dispatch(self, request, token):
+        try:
+            self.rsvp = services.rsvp_from_token(token)
+        except LinkError as error:
+            return render(
+                request, "meetings/link_invalid.html", {"expired": error.expired}, status=400
+            )
+        return super().dispatch(request, token)
+
+    def get(self, request, token):
+        initial = {
+            "name": self.rsvp.name,
+            "email": self.rsvp.email,
+            "role": self.rsvp.role,
+            "guests": self.rsvp.guests,
+        }
+        return render(
+            request, self.template_name, {"rsvp": self.rsvp, "form": SignupForm(initial=initial)}
+        )
+
+    def post(self, request, token):
+        rsvp = self.rsvp
+        if "cancel" in request.POST:
+            services.rsvp_cancel(rsvp=rsvp, language=request.LANGUAGE_CODE)
+            messages.success(
+                request, _("Your sign-up is cancelled. Thank you for letting us know.")
+            )
+            return redirect("meetings:rsvp-manage", token=token)
+        data = request.POST.copy()
+        data["email"] = rsvp.email  # the link belongs to this address: it cannot be changed here
+        form = SignupForm(data)
+        if not form.is_valid():
+            return render(request, self.template_name, {"rsvp": rsvp, "form": form})
+        try:
+            services.rsvp_signup(
+                meeting=rsvp.meeting, language=request.LANGUAGE_CODE, **form.cleaned_data
+            )
+        except services.SignupError as error:
+            form.add_error(None, str(error))
+            return render(request, self.template_name, {"rsvp": rsvp, "form": form})
+        messages.success(request, _("Your sign-up is updated."))
+        return redirect("meetings:rsvp-manage", token=token)

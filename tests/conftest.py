@@ -58,3 +58,18 @@ def coordinator(db):
 def coordinator_client(client, coordinator):
     client.force_login(coordinator)
     return client
+
+
+@pytest.fixture(autouse=True)
+def celery_tasks_in_process():
+    """Run tasks in-process, as `make run` does, even when CI configures a broker.
+
+    Tests of a path that must go through the broker to a real worker process start one
+    themselves and turn this off.
+    """
+    from outreach.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

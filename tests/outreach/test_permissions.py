@@ -43,7 +43,15 @@ COORDINATOR_PAGES = {
     "meetings:meeting-cancel": (lambda o: {"pk": o["meeting"].pk}, 405),
     "meetings:meeting-move": (lambda o: {"pk": o["meeting"].pk}, 200),
 }
-PUBLIC_PAGES = {"login", "logout", "set_language"}
+PUBLIC_PAGES = {
+    "login",
+    "logout",
+    "set_language",
+    "meetings:public-list",
+    "meetings:series-public",
+    "meetings:meeting-public",
+    "meetings:rsvp-manage",
+}
 # The admin has its own login and staff check; it is not swept here.
 SKIPPED_NAMESPACES = {"admin"}
 
@@ -119,6 +127,16 @@ def test_a_user_with_only_the_view_permission_cannot_change_a_library(client, ob
     assert response.status_code == 403
     library.refresh_from_db()
     assert library.status == "prospect"
+
+
+def test_public_meetup_pages_open_without_a_login(client, objects):
+    series, meeting = objects["series"], objects["meeting"]
+    for url in (
+        reverse("meetings:public-list"),
+        reverse("meetings:series-public", args=[series.slug]),
+        reverse("meetings:meeting-public", args=[meeting.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
 
 
 def test_the_login_page_is_public(client, db):
