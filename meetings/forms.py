@@ -211,3 +211,9 @@ class SignupForm(NoLineBreaksMixin, forms.Form):
     guests = forms.IntegerField(
         label=_("People coming with me"), min_value=0, max_value=10, initial=0
     )
+
+
+class AnswerForm(forms.Form):
+    answer = forms.ChoiceField(
+        label=_("Your answer"), choices=RSVP.Answer.choices, widget=forms.RadioSelect
+    )

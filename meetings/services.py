@@ -22,8 +22,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from libraries.models import Librarian
-from libraries.services import normalize_email, unique_slug
+from libraries.models import ActivitySignal, Librarian
+from libraries.services import normalize_email, signal_record, unique_slug
 from outreach.links import LinkError, link_load, link_token
 
 from .models import RSVP, Meeting, MeetupSeries
@@ -236,3 +236,69 @@ def _mail_after_commit(rsvp: RSVP, kind: str, language: str) -> None:
     from .tasks import rsvp_mail_task
 
     transaction.on_commit(lambda: rsvp_mail_task.delay(rsvp.pk, kind, language))
+
+
+# Librarians' answers from email links ------------------------------------------------------
+
+LIBRARIAN_LINK_PURPOSE = "meeting-answer"
+LIBRARIAN_LINK_MAX_AGE = timedelta(days=180)
+
+
+def librarian_answer_token(*, librarian: Librarian, meeting: Meeting) -> str:
+    """The token of a librarian's answer link: one person, one meeting."""
+    return link_token(
+        purpose=LIBRARIAN_LINK_PURPOSE,
+        payload={"librarian": librarian.pk, "meeting": meeting.pk},
+    )
+
+
+def librarian_answer_load(token: str) -> tuple[Librarian, Meeting]:
+    """The librarian and meeting a link names; LinkError if altered, expired or past."""
+    payload = link_load(purpose=LIBRARIAN_LINK_PURPOSE, token=token, max_age=LIBRARIAN_LINK_MAX_AGE)
+    librarian = Librarian.objects.select_related("library").filter(pk=payload.get("librarian"))
+    meeting = Meeting.objects.select_related("series", "host_library").filter(
+        pk=payload.get("meeting")
+    )
+    librarian, meeting = librarian.first(), meeting.first()
+    if librarian is None or meeting is None:
+        raise LinkError(expired=False)
+    if meeting.end <= timezone.now():
+        raise LinkError(expired=True)
+    return librarian, meeting
+
+
+@transaction.atomic
+def librarian_answer(
+    *, librarian: Librarian, meeting: Meeting, answer: str, language: str = "fr"
+) -> RSVP:
+    """Record a librarian's yes / maybe / no for ``meeting``; answering again changes it.
+
+    A yes takes a seat like any sign-up (or a place on the waiting list) and is recorded as
+    an ``rsvp_yes`` signal of the librarian's library, once per librarian and meeting.
+    """
+    if answer == RSVP.Answer.YES:
+        rsvp = rsvp_signup(
+            meeting=meeting,
+            name=librarian.name,
+            email=librarian.email,
+            librarian=librarian,
+            guests=0,
+            language=language,
+        )
+        source = f"meeting {meeting.pk}"
+        if not librarian.signals.filter(kind=ActivitySignal.Kind.RSVP_YES, source=source).exists():
+            signal_record(
+                library=librarian.library,
+                librarian=librarian,
+                kind=ActivitySignal.Kind.RSVP_YES,
+                source=source,
+            )
+        return rsvp
+    Meeting.objects.select_for_update().get(pk=meeting.pk)
+    rsvp = meeting.rsvps.filter(email__iexact=librarian.email).first()
+    if rsvp is not None and rsvp.holds_seat:
+        rsvp = rsvp_cancel(rsvp=rsvp, language=language)
+    rsvp = rsvp or RSVP(meeting=meeting, email=librarian.email, name=librarian.name)
+    rsvp.librarian, rsvp.answer, rsvp.waitlisted_at = librarian, answer, None
+    rsvp.save()
+    return rsvp

@@ -15,5 +15,10 @@ urlpatterns = [
     path("meetups/", views.PublicMeetupListView.as_view(), name="public-list"),
     path("meetups/meetings/<int:pk>/", views.PublicMeetingView.as_view(), name="meeting-public"),
     path("meetups/rsvp/<str:token>/", views.RSVPManageView.as_view(), name="rsvp-manage"),
+    path(
+        "meetups/answer/<str:token>/",
+        views.LibrarianAnswerView.as_view(),
+        name="librarian-answer",
+    ),
     path("meetups/<slug:slug>/", views.PublicSeriesView.as_view(), name="series-public"),
 ]

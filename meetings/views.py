@@ -24,6 +24,7 @@ from outreach.links import LinkError
 
 from . import services
 from .forms import (
+    AnswerForm,
     MeetingCancelForm,
     MeetingMoveForm,
     MeetupSeriesForm,
@@ -290,3 +291,49 @@ class RSVPManageView(View):
             return render(request, self.template_name, {"rsvp": rsvp, "form": form})
         messages.success(request, _("Your sign-up is updated."))
         return redirect("meetings:rsvp-manage", token=token)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class LibrarianAnswerView(View):
+    """A librarian's answer link from an email: GET confirms, only POST records.
+
+    Mail scanners open links to check them; opening this one changes nothing.
+    """
+
+    template_name = "meetings/librarian_answer.html"
+
+    def dispatch(self, request, token):
+        try:
+            self.librarian, self.meeting = services.librarian_answer_load(token)
+        except LinkError as error:
+            return render(
+                request, "meetings/link_invalid.html", {"expired": error.expired}, status=400
+            )
+        return super().dispatch(request, token)
+
+    def render_page(self, request, form, **context):
+        current = self.meeting.rsvps.filter(email__iexact=self.librarian.email).first()
+        context.update(form=form, meeting=self.meeting, librarian=self.librarian, current=current)
+        return render(request, self.template_name, context)
+
+    def get(self, request, token):
+        answer = request.GET.get("answer")
+        initial = {"answer": answer} if answer in RSVP.Answer.values else {}
+        return self.render_page(request, AnswerForm(initial=initial))
+
+    def post(self, request, token):
+        form = AnswerForm(request.POST)
+        if not form.is_valid():
+            return self.render_page(request, form)
+        try:
+            services.librarian_answer(
+                librarian=self.librarian,
+                meeting=self.meeting,
+                answer=form.cleaned_data["answer"],
+                language=request.LANGUAGE_CODE,
+            )
+        except services.SignupError as error:
+            form.add_error(None, str(error))
+            return self.render_page(request, form)
+        messages.success(request, _("Thank you: your answer is recorded."))
+        return redirect("meetings:librarian-answer", token=token)

@@ -51,6 +51,7 @@ PUBLIC_PAGES = {
     "meetings:series-public",
     "meetings:meeting-public",
     "meetings:rsvp-manage",
+    "meetings:librarian-answer",
 }
 # The admin has its own login and staff check; it is not swept here.
 SKIPPED_NAMESPACES = {"admin"}
