@@ -23,6 +23,7 @@ name and address, links. Never a person's name or email address (RSVPs, libraria
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,11 +36,13 @@ from django.db.models import Count, F, Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from icalendar import Calendar, Event, vRecur
+from icalendar import Calendar, Event, vDuration, vRecur
 
 from libraries.models import Library, Region
 
 from .models import Meeting, MeetupSeries
+
+logger = logging.getLogger(__name__)
 
 # One-off meetings that ended longer ago than this are left out of the feeds.
 ONE_OFF_HISTORY = timedelta(days=90)
@@ -52,7 +55,7 @@ TIME_ZONE_YEARS_AHEAD = 10
 SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 # Bump to change every ETag when the shape of the files changes.
 FORMAT_VERSION = 1
-# RFC 7986 §5.7: how often a subscribed client should poll (also sent as X-PUBLISHED-TTL).
+# How often a subscribed client should poll.
 REFRESH_INTERVAL = timedelta(hours=1)
 
 
@@ -132,14 +135,18 @@ class Version:
 def feed_version(feed: Feed, *, now: datetime | None = None) -> Version:
     """The validators of ``feed``, from two aggregate queries and without building it.
 
-    Series of any status count, so that a series turning to draft or ended changes them too;
-    counts catch deletions. Today's date is part of them because the file also changes with
+    Series of any status count, so that a series turning to draft or ended changes them too,
+    and counts catch deletions. Today's date is part of them because the file also changes with
     time (one-offs leave it after ``ONE_OFF_HISTORY``, VTIMEZONEs reach further ahead), and
     so is the language, which the calendar's name is written in.
     """
     now = now or timezone.now()
     series = MeetupSeries.objects.filter(feed.series).aggregate(
-        count=Count("pk"), changed=Max("updated_at"), library=Max("host_library__updated_at")
+        count=Count("pk"),
+        # A bulk update (an admin action) changes a status without touching updated_at.
+        active=Count("pk", filter=Q(status=MeetupSeries.Status.ACTIVE)),
+        changed=Max("updated_at"),
+        library=Max("host_library__updated_at"),
     )
     meetings = Meeting.objects.filter(feed.meetings).aggregate(
         count=Count("pk"), changed=Max("updated_at"), library=Max("host_library__updated_at")
@@ -148,6 +155,7 @@ def feed_version(feed: Feed, *, now: datetime | None = None) -> Version:
         now,
         feed.slug,
         series["count"],
+        series["active"],
         meetings["count"],
         series["changed"],
         series["library"],
@@ -268,7 +276,18 @@ def meeting_to_calendar(meeting: Meeting, *, now: datetime | None = None) -> byt
 
 def _series_events(series: MeetupSeries) -> list[Event]:
     zone = ZoneInfo(series.time_zone)
-    rule = rrulestr(series.rrule, dtstart=datetime.combine(series.start_date, series.start_time))
+    try:
+        rule = rrulestr(
+            series.rrule, dtstart=datetime.combine(series.start_date, series.start_time)
+        )
+        recur = vRecur.from_ical(series.rrule)
+    except ValueError:
+        # A rule typed by hand in the admin: one broken series must not take every other
+        # series out of the feeds their subscribers poll.
+        logger.warning(
+            "Series %s left out of the calendar feeds: bad rule %r", series.pk, series.rrule
+        )
+        return []
     # DTSTART is the first date of the rule, on or after the first date of the series: a
     # DTSTART the rule does not give would be an extra occurrence (RFC 5545 §3.8.5.3).
     first = next(iter(rule), None)
@@ -289,7 +308,7 @@ def _series_events(series: MeetupSeries) -> list[Event]:
     # A naive local time, then placed in the zone: icalendar writes DTSTART;TZID=<zone>.
     master.add("dtstart", first.replace(tzinfo=zone))
     master.add("duration", series.duration)
-    master.add("rrule", vRecur.from_ical(series.rrule))
+    master.add("rrule", recur)
     cancelled = [m.original_start.astimezone(zone) for m in exceptions if m.is_cancelled]
     if cancelled:
         master.add("exdate", cancelled)
@@ -371,7 +390,9 @@ def _calendar(events: Iterable[Event], *, name: str, time_zone: str, now: dateti
     calendar.add("version", "2.0")
     calendar.calendar_name = name  # NAME (RFC 7986) and X-WR-CALNAME
     calendar.add("x-wr-timezone", time_zone)
-    calendar.refresh_interval = REFRESH_INTERVAL  # REFRESH-INTERVAL and X-PUBLISHED-TTL
+    # RFC 7986 §5.7 requires VALUE=DURATION; Outlook and Apple read X-PUBLISHED-TTL instead.
+    calendar.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(REFRESH_INTERVAL))
     first_year = now.year
     for event in events:
         calendar.add_component(event)

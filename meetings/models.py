@@ -219,3 +219,44 @@ class RSVP(models.Model):
             and self.role == self.Role.ATTENDEE
             and self.waitlisted_at is None
         )
+
+
+class Reminder(models.Model):
+    """One reminder email to one person for one meeting, N days before.
+
+    The row exists before the email is sent and moves ``pending → sending → sent``. The
+    switch to ``sending`` is committed before the SMTP conversation, so a second run finds
+    it and sends nothing: a worker that dies mid-send leaves a ``sending`` row, which the
+    sweeper marks ``failed`` instead of sending again (at most once, never twice).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    rsvp = models.ForeignKey(
+        RSVP, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("RSVP")
+    )
+    days_before = models.PositiveSmallIntegerField(_("days before"))
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    state_changed_at = models.DateTimeField(_("state changed"), default=timezone.now)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rsvp", "days_before"], name="reminder_once_per_rsvp_and_offset"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "state_changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rsvp} −{self.days_before}d: {self.state}"

@@ -1,10 +1,13 @@
 """Background work on meetups: keeping series materialised, and the emails of sign-ups."""
 
+from smtplib import SMTPException
+
 from celery import shared_task
 from django.urls import reverse
 
 from outreach.mail import mail_send, site_url
 
+from . import reminders
 from .models import RSVP, MeetupSeries
 from .services import meetings_materialise, rsvp_link_token
 
@@ -36,3 +39,25 @@ def rsvp_mail_task(rsvp_id: int, kind: str, language: str) -> None:
         },
         language=language,
     )
+
+
+@shared_task(acks_late=True)
+def reminders_task() -> int:
+    """Plan due reminders, sweep stuck ones, and enqueue every pending one."""
+    reminders.reminders_plan()
+    reminders.reminders_sweep()
+    pending = reminders.reminders_pending()
+    for reminder_id in pending:
+        reminder_send_task.delay(reminder_id)
+    return len(pending)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=60,
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def reminder_send_task(reminder_id: int) -> bool:
+    return reminders.reminder_send(reminder_id=reminder_id)

@@ -22,4 +22,10 @@ app.conf.beat_schedule = {
         "task": "meetings.tasks.meetings_materialise_task",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Every 15 minutes: reminders 7 days and 1 day before each meeting (MEETUPS_REMINDER_DAYS).
+    # Each reminder is a row claimed before sending, so overlapping runs send nothing twice.
+    "meetings-reminders": {
+        "task": "meetings.tasks.reminders_task",
+        "schedule": crontab(minute="*/15"),
+    },
 }

@@ -166,6 +166,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Meetups: how far ahead the meetings of a series exist as rows.
 MEETUPS_HORIZON_DAYS = env.int("MEETUPS_HORIZON_DAYS", default=120)
+# Reminders are emailed this many days before each meeting.
+MEETUPS_REMINDER_DAYS = env.list("MEETUPS_REMINDER_DAYS", cast=int, default=[7, 1])
 
 # Uploads: a CSV directory of a few thousand librarians is well under this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
