@@ -302,3 +302,47 @@ def librarian_answer(
     rsvp.librarian, rsvp.answer, rsvp.waitlisted_at = librarian, answer, None
     rsvp.save()
     return rsvp
+
+
+# Attendance ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def attendance_record(*, meeting: Meeting, present: set[int], recorded_by=None) -> None:
+    """Mark who came (RSVP ids in ``present``) and turn it into activity signals.
+
+    Each librarian who came gets one ``attended`` signal for this meeting and the host
+    library one ``hosted_meetup``; correcting the list later removes the signals of those
+    unticked, so recording twice never counts twice.
+    """
+    rsvps = meeting.rsvps.select_related("librarian")
+    rsvps.filter(pk__in=present).update(attended=True, updated_at=timezone.now())
+    rsvps.exclude(pk__in=present).update(attended=False, updated_at=timezone.now())
+    source = f"meeting {meeting.pk}"
+    came = {r.librarian_id: r.librarian for r in rsvps.filter(pk__in=present) if r.librarian_id}
+    signals = ActivitySignal.objects.filter(source=source)
+    signals.filter(kind=ActivitySignal.Kind.ATTENDED).exclude(librarian_id__in=came).delete()
+    already = set(
+        signals.filter(kind=ActivitySignal.Kind.ATTENDED).values_list("librarian_id", flat=True)
+    )
+    for librarian_id, librarian in came.items():
+        if librarian_id not in already:
+            signal_record(
+                library=librarian.library,
+                librarian=librarian,
+                kind=ActivitySignal.Kind.ATTENDED,
+                occurred_at=meeting.start,
+                source=source,
+                recorded_by=recorded_by,
+            )
+    if (
+        meeting.host_library_id
+        and not signals.filter(kind=ActivitySignal.Kind.HOSTED_MEETUP).exists()
+    ):
+        signal_record(
+            library=meeting.host_library,
+            kind=ActivitySignal.Kind.HOSTED_MEETUP,
+            occurred_at=meeting.start,
+            source=source,
+            recorded_by=recorded_by,
+        )

@@ -11,6 +11,11 @@ urlpatterns = [
     path("series/<slug:slug>/update/", views.SeriesUpdateView.as_view(), name="series-update"),
     path("meetings/<int:pk>/cancel/", views.MeetingCancelView.as_view(), name="meeting-cancel"),
     path("meetings/<int:pk>/move/", views.MeetingMoveView.as_view(), name="meeting-move"),
+    path(
+        "meetings/<int:pk>/attendance/",
+        views.MeetingAttendanceView.as_view(),
+        name="meeting-attendance",
+    ),
     # Public pages: no login.
     path("meetups/", views.PublicMeetupListView.as_view(), name="public-list"),
     path("meetups/meetings/<int:pk>/", views.PublicMeetingView.as_view(), name="meeting-public"),

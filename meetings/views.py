@@ -105,6 +105,11 @@ class SeriesDetailView(PermissionRequiredMixin, DetailView):
             )
             .order_by("start")
         )
+        context["past_meetings"] = (
+            self.object.meetings.filter(end__lt=timezone.now(), cancelled_at__isnull=True)
+            .annotate(present=Count("rsvps", filter=Q(rsvps__attended=True)))
+            .order_by("-start")[:6]
+        )
         return context
 
 
@@ -337,3 +342,27 @@ class LibrarianAnswerView(View):
             return self.render_page(request, form)
         messages.success(request, _("Thank you: your answer is recorded."))
         return redirect("meetings:librarian-answer", token=token)
+
+
+class MeetingAttendanceView(PermissionRequiredMixin, View):
+    """After a meeting: one page, one form, tick who came."""
+
+    permission_required = "meetings.change_rsvp"
+    template_name = "meetings/meeting_attendance.html"
+
+    def get_meeting(self, pk):
+        return get_object_or_404(Meeting.objects.select_related("series", "host_library"), pk=pk)
+
+    def get(self, request, pk):
+        meeting = self.get_meeting(pk)
+        rsvps = meeting.rsvps.exclude(answer=RSVP.Answer.NO).select_related("librarian__library")
+        return render(request, self.template_name, {"meeting": meeting, "rsvps": rsvps})
+
+    def post(self, request, pk):
+        meeting = self.get_meeting(pk)
+        present = {int(v) for v in request.POST.getlist("present") if v.isdigit()}
+        services.attendance_record(meeting=meeting, present=present, recorded_by=request.user)
+        messages.success(
+            request, _("Attendance recorded: %(count)d present.") % {"count": len(present)}
+        )
+        return redirect(meeting.series or "meetings:series-list")

@@ -126,3 +126,33 @@ def test_the_next_dates_show_while_the_rest_of_the_form_is_still_empty(coordinat
     )
     assert len(response.context["next_dates"]) == 6
     assert "Fix the highlighted fields" not in response.content.decode()
+
+
+def test_ticking_who_came_records_attendance_and_signals_once(coordinator_client, coordinator):
+    from libraries.models import ActivitySignal
+    from meetings.models import RSVP
+    from tests.factories import LibrarianFactory
+
+    series = MeetupSeriesFactory()
+    start = timezone.now() - timedelta(days=1)
+    meeting = series.meetings.create(
+        host_library=series.host_library, start=start, end=start + timedelta(hours=2)
+    )
+    anne = LibrarianFactory(name="Anne")
+    came = RSVP.objects.create(
+        meeting=meeting, name="Anne", email=anne.email, answer="yes", librarian=anne
+    )
+    absent = RSVP.objects.create(meeting=meeting, name="Bo", email="bo@example.org", answer="yes")
+    url = reverse("meetings:meeting-attendance", args=[meeting.pk])
+    assert "Anne" in coordinator_client.get(url).content.decode()
+    for _ in range(2):
+        coordinator_client.post(url, {"present": [came.pk]})
+    came.refresh_from_db()
+    absent.refresh_from_db()
+    assert (came.attended, absent.attended) == (True, False)
+    kinds = sorted(ActivitySignal.objects.values_list("kind", "library_id"))
+    assert kinds == sorted(
+        [("attended", anne.library_id), ("hosted_meetup", series.host_library_id)]
+    )
+    coordinator_client.post(url, {"present": []})  # a correction: Anne did not come after all
+    assert not ActivitySignal.objects.filter(kind="attended").exists()

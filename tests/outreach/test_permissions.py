@@ -42,6 +42,7 @@ COORDINATOR_PAGES = {
     "meetings:series-update": (lambda o: {"slug": o["series"].slug}, 200),
     "meetings:meeting-cancel": (lambda o: {"pk": o["meeting"].pk}, 405),
     "meetings:meeting-move": (lambda o: {"pk": o["meeting"].pk}, 200),
+    "meetings:meeting-attendance": (lambda o: {"pk": o["meeting"].pk}, 200),
 }
 PUBLIC_PAGES = {
     "login",
