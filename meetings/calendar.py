@@ -33,12 +33,14 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.db.models import Count, F, Max, Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from icalendar import Calendar, Event, vDuration, vRecur
 
 from libraries.models import Library, Region
+from outreach.mail import site_url
 
 from .models import Meeting, MeetupSeries
 
@@ -434,11 +436,11 @@ def _description(*paragraphs: str) -> str:
     return "\n\n".join(text.strip() for text in paragraphs if text and text.strip())
 
 
-# The public pages (meetups/<slug>/ and meetups/meetings/<pk>/) are written out here for
-# now, on SITE_URL rather than the host of the request: reverse() them once they settle.
+# Absolute links on SITE_URL, as in emails: a feed is read by calendar servers, not by the
+# visitor's browser.
 def _series_url(series: MeetupSeries) -> str:
-    return f"{settings.SITE_URL}/meetups/{series.slug}/"
+    return site_url(reverse("meetings:series-public", args=[series.slug]))
 
 
 def _meeting_url(meeting: Meeting) -> str:
-    return f"{settings.SITE_URL}/meetups/meetings/{meeting.pk}/"
+    return site_url(reverse("meetings:meeting-public", args=[meeting.pk]))

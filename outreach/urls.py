@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("libraries.urls")),
     path("", include("meetings.urls")),
+    path("calendar/", include("meetings.feed_urls")),
 ]

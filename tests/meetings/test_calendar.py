@@ -25,7 +25,7 @@ from tests.factories import (
     RegionFactory,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.meetings.feed_test_urls")]
+pytestmark = pytest.mark.django_db
 
 ZURICH = ZoneInfo("Europe/Zurich")
 HOUR = timedelta(hours=1)

@@ -271,3 +271,12 @@ def test_simultaneous_sign_ups_for_the_last_seats_never_exceed_capacity():
     assert rsvps.count() == people
     assert sum(1 for r in rsvps if r.holds_seat) == 3
     assert rsvps.filter(waitlisted_at__isnull=False).count() == people - 3
+
+
+def test_public_pages_link_to_their_calendar_files(client, meeting):
+    page = client.get(reverse("meetings:meeting-public", args=[meeting.pk])).content.decode()
+    assert reverse("calendar:meeting", args=[meeting.pk]) in page
+    series_page = client.get(reverse("meetings:series-public", args=[meeting.series.slug]))
+    assert reverse("calendar:series", args=[meeting.series.slug]) in series_page.content.decode()
+    ics = client.get(reverse("calendar:meeting", args=[meeting.pk]))
+    assert ics["Content-Type"].startswith("text/calendar")

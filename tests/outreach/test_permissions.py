@@ -53,6 +53,11 @@ PUBLIC_PAGES = {
     "meetings:meeting-public",
     "meetings:rsvp-manage",
     "meetings:librarian-answer",
+    "calendar:all",
+    "calendar:series",
+    "calendar:library",
+    "calendar:region",
+    "calendar:meeting",
 }
 # The admin has its own login and staff check; it is not swept here.
 SKIPPED_NAMESPACES = {"admin"}
