@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from libraries.forms import NoLineBreaksMixin
 from libraries.models import Library, Region
 
-from .models import RSVP, MeetupSeries
+from .models import RSVP, Meeting, MeetupSeries
 from .recurrence import ORDINAL_CHOICES, PATTERN_CHOICES, WEEKDAY_CHOICES, Rule, occurrences
 
 TIME_ZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
@@ -217,3 +217,59 @@ class AnswerForm(forms.Form):
     answer = forms.ChoiceField(
         label=_("Your answer"), choices=RSVP.Answer.choices, widget=forms.RadioSelect
     )
+
+
+class OneOffMeetingForm(forms.ModelForm):
+    """An office hour, a conference workshop: a meeting without a series."""
+
+    start_local = forms.DateTimeField(
+        label=_("Start (local time of the time zone below)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"), min_value=15, max_value=12 * 60, initial=60
+    )
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES, initial="UTC")
+    display_time_zones = forms.CharField(
+        label=_("Also show the time in"),
+        required=False,
+        help_text=_("Time zones separated by commas, e.g. Australia/Sydney, America/Los_Angeles"),
+    )
+
+    class Meta:
+        model = Meeting
+        fields = ["title", "host_library", "time_zone", "online_url", "capacity", "agenda"]
+        widgets = {"agenda": forms.Textarea(attrs={"rows": 3})}
+
+    field_order = ["title", "start_local", "duration_minutes", "time_zone", "display_time_zones"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["title"].required = True
+        self.fields["host_library"].required = False
+
+    def clean_display_time_zones(self) -> str:
+        zones = [z.strip() for z in self.cleaned_data["display_time_zones"].split(",") if z.strip()]
+        unknown = [z for z in zones if z not in available_timezones()]
+        if unknown:
+            raise forms.ValidationError(
+                _("Unknown time zones: %(zones)s."), params={"zones": ", ".join(unknown)}
+            )
+        return ",".join(dict.fromkeys(zones))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, zone = cleaned.get("start_local"), cleaned.get("time_zone")
+        if start and zone and cleaned.get("duration_minutes"):
+            naive = timezone.make_naive(start) if timezone.is_aware(start) else start
+            self.instance.start = naive.replace(tzinfo=ZoneInfo(zone))
+            self.instance.end = self.instance.start + timedelta(minutes=cleaned["duration_minutes"])
+        if not cleaned.get("host_library") and not cleaned.get("online_url"):
+            self.add_error(
+                "online_url", _("An online meeting needs its link, or pick a host library.")
+            )
+        return cleaned
+
+    def save(self, commit=True):
+        self.instance.display_time_zones = self.cleaned_data["display_time_zones"]
+        return super().save(commit)

@@ -1,6 +1,6 @@
 """Meetup series (regular Wikipermanences), their meetings, and who comes."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -154,6 +154,11 @@ class Meeting(models.Model):
     @property
     def display_title(self) -> str:
         return self.title or (self.series.title if self.series_id else "")
+
+    def times_elsewhere(self) -> list[tuple[str, datetime]]:
+        """The start in each zone the coordinator picked, for visitors around the world."""
+        zones = [z for z in self.display_time_zones.split(",") if z]
+        return [(zone, self.start.astimezone(ZoneInfo(zone))) for zone in zones]
 
     @property
     def is_cancelled(self) -> bool:

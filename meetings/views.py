@@ -11,6 +11,7 @@ from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -28,6 +29,7 @@ from .forms import (
     MeetingCancelForm,
     MeetingMoveForm,
     MeetupSeriesForm,
+    OneOffMeetingForm,
     PublicMeetupFilterForm,
     SignupForm,
 )
@@ -37,6 +39,10 @@ from .models import RSVP, Meeting, MeetupSeries
 class SeriesListView(PermissionRequiredMixin, ListView):
     permission_required = "meetings.view_meetupseries"
     paginate_by = PAGE_SIZE
+
+    def get_context_data(self, **kwargs):
+        one_offs = Meeting.objects.upcoming().filter(series__isnull=True).order_by("start")[:20]
+        return super().get_context_data(one_offs=one_offs, **kwargs)
 
     def get_queryset(self):
         now = timezone.now()
@@ -366,3 +372,19 @@ class MeetingAttendanceView(PermissionRequiredMixin, View):
             request, _("Attendance recorded: %(count)d present.") % {"count": len(present)}
         )
         return redirect(meeting.series or "meetings:series-list")
+
+
+class MeetingCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
+    """A one-off meeting: an office hour across time zones, a conference workshop."""
+
+    permission_required = "meetings.add_meeting"
+    form_class = OneOffMeetingForm
+    heading = gettext_lazy("New one-off meeting")
+    cancel_url_name = "meetings:series-list"
+
+    def get_success_url(self):
+        return reverse("meetings:meeting-public", args=[self.object.pk])
+
+    def form_valid(self, form):
+        messages.success(self.request, _("Meeting “%s” created.") % form.instance.title)
+        return super().form_valid(form)

@@ -280,3 +280,45 @@ def test_public_pages_link_to_their_calendar_files(client, meeting):
     assert reverse("calendar:series", args=[meeting.series.slug]) in series_page.content.decode()
     ics = client.get(reverse("calendar:meeting", args=[meeting.pk]))
     assert ics["Content-Type"].startswith("text/calendar")
+
+
+def test_an_office_hour_is_shown_in_the_zones_the_coordinator_picked(client, coordinator_client):
+    response = coordinator_client.post(
+        reverse("meetings:meeting-create"),
+        {
+            "title": "#1lib1ref office hour",
+            "start_local": "2027-01-20T09:00",
+            "duration_minutes": "60",
+            "time_zone": "UTC",
+            "display_time_zones": "Australia/Sydney, America/Los_Angeles, Europe/London",
+            "online_url": "https://meet.example.org/1lib1ref",
+        },
+    )
+    from meetings.models import Meeting
+
+    meeting = Meeting.objects.get(series__isnull=True)
+    assert response["Location"] == reverse("meetings:meeting-public", args=[meeting.pk])
+    assert meeting.start.isoformat() == "2027-01-20T09:00:00+00:00"
+    page = client.get(response["Location"]).content.decode()
+    # 09:00 UTC is 20:00 in Sydney (summer), 01:00 in Los Angeles, 09:00 in London.
+    for zone, local in [
+        ("Australia/Sydney", "Wednesday 20 January, 20:00"),
+        ("America/Los_Angeles", "Wednesday 20 January, 01:00"),
+        ("Europe/London", "Wednesday 20 January, 09:00"),
+    ]:
+        assert f'<th scope="row">{zone}</th><td>{local}</td>' in page
+    assert 'class="local-time" datetime="2027-01-20T09:00:00+00:00"' in page
+
+
+def test_a_one_off_meeting_needs_a_place_or_a_link_and_known_zones(coordinator_client):
+    response = coordinator_client.post(
+        reverse("meetings:meeting-create"),
+        {
+            "title": "Workshop",
+            "start_local": "2027-01-20T09:00",
+            "duration_minutes": "60",
+            "time_zone": "UTC",
+            "display_time_zones": "Mars/Olympus",
+        },
+    )
+    assert {"online_url", "display_time_zones"} <= set(response.context["form"].errors)
