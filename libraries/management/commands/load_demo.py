@@ -3,6 +3,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from libraries import demo
+from meetings import demo as meetings_demo
 
 
 class Command(BaseCommand):
@@ -16,4 +17,5 @@ class Command(BaseCommand):
         # One transaction for every app's part: an interrupted run leaves nothing half-built.
         with transaction.atomic():
             demo.load(ctx)
+            meetings_demo.load(ctx)
         self.stdout.write(ctx.summary())
