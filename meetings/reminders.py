@@ -73,7 +73,9 @@ def reminder_send(*, reminder_id: int, connection=None) -> bool:
     """Send one reminder if nobody has claimed it yet; return whether it was sent now."""
     with transaction.atomic():
         reminder = (
-            Reminder.objects.select_for_update()
+            # of=("self",): lock the reminder row only; PostgreSQL cannot lock the nullable
+            # side of the outer joins (meeting series, host library).
+            Reminder.objects.select_for_update(of=("self",))
             .select_related("rsvp__meeting__series", "rsvp__meeting__host_library")
             .get(pk=reminder_id)
         )

@@ -7,6 +7,7 @@ worker sending a batch passes one SMTP ``connection`` to reuse it.
 
 from __future__ import annotations
 
+import re
 from email.utils import make_msgid
 from urllib.parse import urlsplit
 
@@ -28,8 +29,9 @@ def mail_render(name: str, context: dict, *, language: str) -> tuple[str, str, s
         subject = render_to_string(f"emails/{name}.subject.txt", context)
         text = render_to_string(f"emails/{name}.txt", context)
         html = render_to_string(f"emails/{name}.html", context)
-    # A subject is one line: a template's trailing newline must not become a header break.
-    return " ".join(subject.split()), text, html
+    # A subject is one line: a template's line breaks must not become header breaks. Only
+    # line breaks are collapsed; no-break spaces (French typography) stay.
+    return re.sub(r"\s*[\r\n]+\s*", " ", subject).strip(), text, html
 
 
 def mail_send(

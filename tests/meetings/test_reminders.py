@@ -18,7 +18,7 @@ START = datetime(2027, 3, 4, 11, 0, tzinfo=UTC)  # first Thursday, 12:00 in Zuri
 
 @pytest.fixture
 def meeting(db):
-    series = MeetupSeriesFactory(title="Wikipermanence de Nyon")
+    series = MeetupSeriesFactory(title="Wikipermanence de Nyon", language="en")
     return Meeting.objects.create(
         series=series,
         host_library=series.host_library,
@@ -115,3 +115,13 @@ def test_a_cancelled_meeting_sends_no_reminder(meeting, monkeypatch):
     _run(START - timedelta(hours=5), monkeypatch)
     assert mail.outbox == []
     assert reminders_plan(now=START - timedelta(hours=5)) == 0
+
+
+def test_the_reminder_is_written_in_the_language_of_the_meetup(meeting, monkeypatch):
+    meeting.series.language = "fr"
+    meeting.series.save()
+    _rsvp(meeting, "lea@example.org")
+    _run(START - timedelta(hours=5), monkeypatch)
+    (message,) = mail.outbox
+    assert message.subject.replace("\u00a0", " ") == "Demain : Wikipermanence de Nyon"
+    assert "jeudi 4 mars 2027, 12:00" in message.body
