@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("libraries.urls")),
     path("", include("meetings.urls")),
     path("calendar/", include("meetings.feed_urls")),
+    path("series-kit/", include("meetings.kit_urls")),
 ]

@@ -41,6 +41,8 @@ COORDINATOR_PAGES = {
     "meetings:series-detail": (lambda o: {"slug": o["series"].slug}, 200),
     "meetings:series-update": (lambda o: {"slug": o["series"].slug}, 200),
     "meetings:meeting-create": (lambda o: {}, 200),
+    "kit:series-kit": (lambda o: {"slug": o["series"].slug}, 200),
+    "kit:series-poster": (lambda o: {"slug": o["series"].slug}, 200),
     "meetings:meeting-cancel": (lambda o: {"pk": o["meeting"].pk}, 405),
     "meetings:meeting-move": (lambda o: {"pk": o["meeting"].pk}, 200),
     "meetings:meeting-attendance": (lambda o: {"pk": o["meeting"].pk}, 200),
