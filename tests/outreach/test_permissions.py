@@ -48,6 +48,7 @@ COORDINATOR_PAGES = {
     "meetings:meeting-attendance": (lambda o: {"pk": o["meeting"].pk}, 200),
 }
 PUBLIC_PAGES = {
+    "healthz",
     "login",
     "logout",
     "set_language",
@@ -147,6 +148,11 @@ def test_public_meetup_pages_open_without_a_login(client, objects):
         reverse("meetings:meeting-public", args=[meeting.pk]),
     ):
         assert client.get(url).status_code == 200, url
+
+
+def test_the_health_check_answers_without_a_login_or_the_database(client):
+    response = client.get(reverse("healthz"))
+    assert (response.status_code, response.content) == (200, b"ok")
 
 
 def test_the_login_page_is_public(client, db):
