@@ -5,12 +5,16 @@ cacheable for five minutes, and carries an ETag and a Last-Modified computed wit
 building the file, so that a poll with If-None-Match or If-Modified-Since gets a 304.
 """
 
+import gzip
+
 from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.utils.http import content_disposition_header, http_date
+from django.utils.translation import get_language
 from django.views import View
 
 from libraries.models import Library, Region
@@ -19,6 +23,27 @@ from . import calendar
 from .models import MeetupSeries
 
 CACHE_SECONDS = 300
+VERSION_SECONDS = 60
+CONTENT_SECONDS = 60 * 60 * 24
+# Files this process built or fetched lately, by cache key: a feed of the whole site weighs
+# hundreds of kilobytes, which the shared cache would otherwise unpickle on every request.
+_recent_files: dict[str, bytes] = {}
+RECENT_FILES = 32
+
+
+def _cached_file(key: str, build) -> bytes:
+    """The file under ``key`` (which names its content): from this process, the shared
+    cache, or ``build()`` — built once per content, whichever process asks first."""
+    content = _recent_files.get(key)
+    if content is None:
+        content = cache.get(key)
+        if content is None:
+            content = build()
+            cache.set(key, content, CONTENT_SECONDS)
+        if len(_recent_files) >= RECENT_FILES:
+            _recent_files.clear()
+        _recent_files[key] = content
+    return content
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -38,18 +63,33 @@ class CalendarView(View):
         raise NotImplementedError
 
     def get(self, request: HttpRequest, **kwargs) -> HttpResponse:
-        version = self.get_version()
+        version = self.version = self.get_version()
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        # A strong ETag names one representation (RFC 9110 §8.8.1): the gzip one gets a weak
+        # one, which If-None-Match still matches (weak comparison, §13.1.2).
+        etag = f"W/{version.etag}" if gzipped else version.etag
         last_modified = int(version.last_modified.timestamp())
-        response = get_conditional_response(request, etag=version.etag, last_modified=last_modified)
+        response = get_conditional_response(request, etag=etag, last_modified=last_modified)
         if response is None:
-            response = HttpResponse(self.get_content(), content_type="text/calendar; charset=utf-8")
+            content = self.get_gzipped_content() if gzipped else self.get_content()
+            response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+            if gzipped:
+                response["Content-Encoding"] = "gzip"
             response["Content-Disposition"] = content_disposition_header(
                 self.as_attachment, self.get_filename()
             )
-        response["ETag"] = version.etag
+        response["ETag"] = etag
         response["Last-Modified"] = http_date(last_modified)
+        patch_vary_headers(response, ["Accept-Encoding"])
         patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
         return response
+
+    def get_gzipped_content(self) -> bytes:
+        # Calendar apps ask for gzip; the file shrinks about thirteen times, compressed once
+        # per version.
+        return _cached_file(
+            f"calendar:gzip:{self.version.etag}", lambda: gzip.compress(self.get_content())
+        )
 
 
 class FeedView(CalendarView):
@@ -63,10 +103,22 @@ class FeedView(CalendarView):
         return super().get(request, **kwargs)
 
     def get_version(self):
-        return calendar.feed_version(self.feed)
+        # The validators are reused for VERSION_SECONDS, well within the max-age the response
+        # already allows any cache (CACHE_SECONDS): most polls then cost no query at all.
+        key = f"calendar:version:{type(self).__name__}:{self.feed.slug}:{get_language()}"
+        version = cache.get(key)
+        if version is None:
+            version = calendar.feed_version(self.feed)
+            cache.set(key, version, VERSION_SECONDS)
+        return version
 
     def get_content(self):
-        return calendar.feed_to_calendar(self.feed)
+        # The ETag names the content (every input of the file is part of it), so the file
+        # built once for an ETag serves every request with that ETag.
+        return _cached_file(
+            f"calendar:content:{self.version.etag}",
+            lambda: calendar.feed_to_calendar(self.feed),
+        )
 
     def get_filename(self):
         return f"{self.feed.slug}.ics"

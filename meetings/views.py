@@ -7,7 +7,7 @@ act with; public views are marked @login_not_required and show no personal data.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +22,7 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 from libraries.services import unique_slug
 from libraries.views import PAGE_SIZE, FormPageMixin
 from outreach.links import LinkError
+from outreach.pagecache import cache_public_page
 
 from . import services
 from .forms import (
@@ -160,23 +161,27 @@ def _local(meeting: Meeting) -> str:
 
 
 def _public_meetings():
+    # Seats in a correlated subquery rather than a join and GROUP BY: the database then
+    # walks the index on start and stops at the page's last row, counting seats for those
+    # rows only, instead of grouping every upcoming meeting before it can sort and cut.
+    seats = (
+        RSVP.objects.filter(services.SEATED, meeting=OuterRef("pk"))
+        .order_by()
+        .values("meeting")
+        .annotate(n=Sum(F("guests") + 1))
+        .values("n")
+    )
     return (
         Meeting.objects.public()
         .upcoming()
         .select_related("series", "host_library", "host_library__region")
-        .annotate(seats=Coalesce(Sum(F("rsvps__guests") + 1, filter=_SEATED_RSVP), 0))
+        .annotate(seats=Coalesce(Subquery(seats), 0))
         .order_by("start")
     )
 
 
-_SEATED_RSVP = Q(
-    rsvps__answer=RSVP.Answer.YES,
-    rsvps__role=RSVP.Role.ATTENDEE,
-    rsvps__waitlisted_at__isnull=True,
-)
-
-
 @method_decorator(login_not_required, name="dispatch")
+@method_decorator(cache_public_page(60), name="dispatch")
 class PublicMeetupListView(ListView):
     template_name = "meetings/public_meetup_list.html"
     paginate_by = PAGE_SIZE
@@ -194,6 +199,7 @@ class PublicMeetupListView(ListView):
 
 
 @method_decorator(login_not_required, name="dispatch")
+@method_decorator(cache_public_page(60), name="dispatch")
 class PublicSeriesView(DetailView):
     template_name = "meetings/public_series.html"
     queryset = MeetupSeries.objects.filter(status=MeetupSeries.Status.ACTIVE).select_related(

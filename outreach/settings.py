@@ -144,6 +144,10 @@ MEDIA_URL = "media/"
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
+# Cache: pages and calendar feeds read by the public. In-process by default; production
+# shares one cache between workers (CACHE_URL=redis://host:6379/1).
+CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or "locmemcache://")}
+
 # Email. console:// in development; smtp://user:password@host:587/?tls=True in production.
 # The parsed URL gives EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, … as settings.
 EMAIL_CONFIG = env.email_url_config(env.str("EMAIL_URL", default="") or "consolemail://")

@@ -73,3 +73,15 @@ def celery_tasks_in_process():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def no_cache(settings):
+    """Every test reads what it just wrote: the caches of pages and feeds are off.
+
+    Tests of the caching itself turn them on again (a LocMemCache in ``settings.CACHES``).
+    """
+    from meetings import feeds
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    feeds._recent_files.clear()
