@@ -124,6 +124,7 @@ class LibrarianForm(NoLineBreaksMixin, forms.ModelForm):
             "home_wiki",
             "consent_source",
             "consent_at",
+            "shortlist_rank",
             "notes",
         ]
         widgets = {

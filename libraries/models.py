@@ -89,6 +89,8 @@ class Library(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.PROSPECT
     )
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+    # The activity score, written by the score refresh; empty until it first runs.
+    score = models.FloatField(_("activity score"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -210,6 +212,13 @@ class LibrarianQuerySet(models.QuerySet):
     def reachable(self) -> "LibrarianQuerySet":
         return self.filter(unsubscribed_at__isnull=True).exclude(email="")
 
+    def shortlist(self) -> "LibrarianQuerySet":
+        """Shortlisted librarians, ranked: by their library's score when scores exist,
+        then by the rank a coordinator gave by hand."""
+        return self.filter(shortlist_rank__isnull=False).order_by(
+            models.F("library__score").desc(nulls_last=True), "shortlist_rank", "name"
+        )
+
 
 class Librarian(models.Model):
     """A person at a library. Their email is personal data: never shown on a public page."""
@@ -235,6 +244,12 @@ class Librarian(models.Model):
     )
     consent_at = models.DateField(_("consent date"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(_("unsubscribed"), null=True, blank=True)
+    shortlist_rank = models.PositiveSmallIntegerField(
+        _("shortlist rank"),
+        null=True,
+        blank=True,
+        help_text=_("On the shortlist of librarians to contact directly: 1 first. Empty: not on it."),
+    )
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -28,4 +28,11 @@ app.conf.beat_schedule = {
         "task": "meetings.tasks.reminders_task",
         "schedule": crontab(minute="*/15"),
     },
+    # Every minute: start scheduled campaigns that are due, and pick up again a campaign
+    # whose workers stopped without finishing it. Sending itself is driven by the campaign's
+    # own task chains; this is the safety net.
+    "campaigns-tick": {
+        "task": "campaigns.tasks.campaigns_tick_task",
+        "schedule": crontab(minute="*"),
+    },
 }

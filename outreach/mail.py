@@ -41,15 +41,20 @@ def mail_send(
     context: dict,
     language: str,
     headers: dict[str, str] | None = None,
+    from_email: str | None = None,
     connection=None,
 ) -> str:
-    """Render and send one email; return its Message-ID (on the site's own domain)."""
+    """Render and send one email; return its Message-ID (on the site's own domain).
+
+    Errors of the SMTP server are raised (smtplib's exceptions, OSError): the caller decides
+    what is transient. Header values must be one line; Django refuses the rest.
+    """
     subject, text, html = mail_render(name, context, language=language)
     message_id = make_msgid(domain=urlsplit(settings.SITE_URL).hostname or "localhost")
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email or settings.DEFAULT_FROM_EMAIL,
         to=[to],
         headers={"Message-ID": message_id, **(headers or {})},
         connection=connection,

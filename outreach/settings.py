@@ -5,6 +5,7 @@ in-process, email printed to the console. Production sets DEBUG=0 and real value
 ``manage.py check --deploy`` has nothing to say.
 """
 
+import email.utils
 from pathlib import Path
 
 import environ
@@ -152,6 +153,8 @@ CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or "l
 # The parsed URL gives EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, … as settings.
 EMAIL_CONFIG = env.email_url_config(env.str("EMAIL_URL", default="") or "consolemail://")
 globals().update(EMAIL_CONFIG)
+# An SMTP server that stops answering must not hold a worker: its deliveries wait and retry.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{SITE_NAME} <outreach@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
@@ -169,6 +172,23 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Meetups: how far ahead the meetings of a series exist as rows.
+# Campaigns: how fast and how hard sending tries (see campaigns.sending).
+# Messages per second across every worker; 0 sends as fast as the server takes them.
+CAMPAIGNS_RATE_PER_SECOND = env.float("CAMPAIGNS_RATE_PER_SECOND", default=5.0)
+CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=50)
+# Task chains sending one campaign at the same time (more workers: more chains).
+CAMPAIGNS_WORKER_CHAINS = env.int("CAMPAIGNS_WORKER_CHAINS", default=2)
+# A claimed delivery not marked sent after this long belongs to a dead worker: claimed again.
+CAMPAIGNS_CLAIM_LEASE_SECONDS = env.int("CAMPAIGNS_CLAIM_LEASE_SECONDS", default=300)
+CAMPAIGNS_RETRY_BASE_SECONDS = env.float("CAMPAIGNS_RETRY_BASE_SECONDS", default=60.0)
+CAMPAIGNS_RETRY_MAX_SECONDS = env.float("CAMPAIGNS_RETRY_MAX_SECONDS", default=3600.0)
+CAMPAIGNS_MAX_ATTEMPTS = env.int("CAMPAIGNS_MAX_ATTEMPTS", default=10)
+# The mailto half of List-Unsubscribe; the coordinators read that mailbox.
+CAMPAIGNS_UNSUBSCRIBE_MAILTO = env.str(
+    "CAMPAIGNS_UNSUBSCRIBE_MAILTO",
+    default=email.utils.parseaddr(DEFAULT_FROM_EMAIL)[1] or "outreach@localhost",
+)
+
 MEETUPS_HORIZON_DAYS = env.int("MEETUPS_HORIZON_DAYS", default=120)
 # Reminders are emailed this many days before each meeting.
 MEETUPS_REMINDER_DAYS = env.list("MEETUPS_REMINDER_DAYS", cast=int, default=[7, 1])

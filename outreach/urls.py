@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("libraries.urls")),
     path("", include("meetings.urls")),
+    path("", include("campaigns.urls")),
     path("calendar/", include("meetings.feed_urls")),
     path("series-kit/", include("meetings.kit_urls")),
 ]

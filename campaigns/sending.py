@@ -1,0 +1,434 @@
+"""Sending a campaign: workers claim deliveries, send them over one SMTP connection per
+batch, and record what became of each.
+
+The database's state is the only truth:
+
+- ``deliveries_claim`` locks the campaign row (which serialises claimers and paces them
+  across every worker), picks due deliveries with ``SKIP LOCKED`` and moves them to
+  ``sending`` with ``claimed_at``, in one committed transaction. Two workers never hold the
+  same delivery.
+- ``batch_send`` sends them one by one and marks each ``sent`` (with its Message-ID) right
+  after the server accepted it. A worker killed mid-batch leaves its deliveries in
+  ``sending``; once their lease (``CAMPAIGNS_CLAIM_LEASE``) has run out, any worker claims
+  them again. Only the message in flight at the moment of the kill (accepted by the server,
+  not yet marked) can thus be sent twice; nobody is lost.
+- Transient failures (SMTP 4xx, connection refused, dropped or timed out) put the delivery
+  back to ``queued`` with an exponential back-off; permanent ones (5xx) mark it ``failed``
+  and the address bounced. A server that is down makes every delivery wait; the campaign
+  resumes by itself when it is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Exists, F, Min, OuterRef, Q
+from django.template.defaultfilters import linebreaks_filter, urlize
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from meetings.services import librarian_answer_token
+from outreach.mail import mail_send, site_url
+
+from . import services
+from .models import Campaign, Delivery, Message, Suppression
+from .rendering import Renderer
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    # When this campaign next has work for a worker: now, later, or never (finished).
+    next_at: datetime | None = None
+    finished: bool = False
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.CAMPAIGNS_CLAIM_LEASE_SECONDS)
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(state=Delivery.State.QUEUED) & (
+        Q(next_attempt_at=None) | Q(next_attempt_at__lte=now)
+    ) | Q(state=Delivery.State.SENDING, claimed_at__lt=now - _lease())
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt after ``attempts`` tries: doubling, capped."""
+    seconds = settings.CAMPAIGNS_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, settings.CAMPAIGNS_RETRY_MAX_SECONDS))
+
+
+@transaction.atomic
+def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> tuple[list[int], float]:
+    """Claim the next batch of due deliveries; return their ids and the pause between two
+    messages that keeps the campaign at its rate (0 when pacing is off).
+
+    Suppressed addresses found among them (unsubscribed or bounced since the deliveries were
+    queued) are marked ``suppressed`` here instead of being claimed.
+    """
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != Campaign.Status.SENDING:
+        return [], 0.0
+    rate = settings.CAMPAIGNS_RATE_PER_SECOND
+    size = settings.CAMPAIGNS_BATCH_SIZE
+    if rate:
+        # About ten seconds of sending per batch: a pause or a cancel takes effect soon.
+        size = max(1, min(size, int(rate * 10)))
+    due = list(
+        Delivery.objects.select_for_update(skip_locked=True)
+        .filter(_claimable(now), campaign_id=campaign_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:size]
+    )
+    suppressed = Delivery.objects.filter(pk__in=due).filter(
+        Exists(Suppression.objects.filter(email=OuterRef("email")))
+        | Q(librarian__unsubscribed_at__isnull=False)
+    )
+    suppressed_ids = set(suppressed.values_list("pk", flat=True))
+    if suppressed_ids:
+        Delivery.objects.filter(pk__in=suppressed_ids).update(
+            state=Delivery.State.SUPPRESSED, error=_("unsubscribed or bounced"), updated_at=now
+        )
+    claimed = [pk for pk in due if pk not in suppressed_ids]
+    Delivery.objects.filter(pk__in=claimed).update(
+        state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    fields = ["heartbeat_at"]
+    campaign.heartbeat_at = now
+    interval = 1 / rate if rate else 0.0
+    if rate and claimed:
+        # Reserve the time this batch takes, from wherever the last batch of any worker ends.
+        start = max(now, campaign.paced_until or now)
+        campaign.paced_until = start + timedelta(seconds=len(claimed) * interval)
+        fields.append("paced_until")
+        interval = max(interval, (campaign.paced_until - now).total_seconds() / len(claimed))
+    campaign.save(update_fields=fields)
+    return claimed, interval
+
+
+def batch_send(*, campaign_id: int, connection=None) -> BatchResult:
+    """Claim one batch of ``campaign_id`` and send it over one SMTP connection."""
+    result = BatchResult()
+    ids, interval = deliveries_claim(campaign_id=campaign_id)
+    result.claimed = len(ids)
+    if ids:
+        deliveries = list(
+            Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING)
+            .select_related("campaign", "campaign__meeting", "library", "librarian", "mailing_list")
+            .order_by("pk")
+        )
+        _send_all(deliveries, interval, result, connection)
+    _after_batch(campaign_id, result)
+    return result
+
+
+def _send_all(deliveries: list[Delivery], interval: float, result: BatchResult, connection):
+    renderers: dict[int, Renderer] = {}
+    connection = connection or get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except (OSError, smtplib.SMTPException) as error:
+        _retry(deliveries, error, result)
+        return
+    try:
+        next_at = time.monotonic()
+        for index, delivery in enumerate(deliveries):
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            next_at = max(next_at, time.monotonic()) + interval
+            try:
+                message_id = delivery_send(delivery, connection=connection, renderers=renderers)
+            except smtplib.SMTPRecipientsRefused as error:
+                code, reason = next(iter(error.recipients.values()), (0, b""))
+                _refused(delivery, code, reason, result, bounce=True)
+            except smtplib.SMTPResponseException as error:
+                # Refused at MAIL FROM or DATA: this message, not the address, is the problem.
+                _refused(delivery, error.smtp_code, error.smtp_error, result, bounce=False)
+            except (OSError, smtplib.SMTPException) as error:
+                # The connection is gone (dropped, timed out): this one and the rest wait;
+                # the next batch opens a new connection.
+                _retry([delivery], error, result)
+                _retry(deliveries[index + 1 :], error, result, tried=False)
+                return
+            else:
+                now = timezone.now()
+                Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
+                    state=Delivery.State.SENT,
+                    sent_at=now,
+                    message_id=message_id,
+                    error="",
+                    updated_at=now,
+                )
+                result.sent += 1
+    finally:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            connection.close()
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, smtplib.SMTPResponseException):
+        reason = error.smtp_error
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        return f"{error.smtp_code} {reason}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _refused(delivery: Delivery, code: int, reason, result: BatchResult, *, bounce: bool):
+    if isinstance(reason, bytes):
+        reason = reason.decode(errors="replace")
+    error = smtplib.SMTPResponseException(code, reason)
+    if code < 500:
+        _retry([delivery], error, result)
+        return
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
+        state=Delivery.State.FAILED, error=_describe(error)[:2000], updated_at=now
+    )
+    result.failed += 1
+    if bounce:
+        services.address_bounce(email=delivery.email, detail=_describe(error))
+
+
+def _retry(deliveries: list[Delivery], error: Exception, result: BatchResult, *, tried=True):
+    """Back to ``queued`` after a transient failure, or ``failed`` after the last attempt.
+
+    Deliveries that were claimed but not tried (the connection dropped before their turn)
+    get their attempt back.
+    """
+    now, message = timezone.now(), _describe(error)[:2000]
+    for delivery in deliveries:
+        attempts = delivery.attempts if tried else delivery.attempts - 1
+        rows = Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING)
+        if attempts >= settings.CAMPAIGNS_MAX_ATTEMPTS:
+            rows.update(
+                state=Delivery.State.FAILED,
+                attempts=attempts,
+                error=_("Gave up after %(n)s attempts: %(error)s")
+                % {"n": attempts, "error": message},
+                updated_at=now,
+            )
+            result.failed += 1
+        else:
+            rows.update(
+                state=Delivery.State.QUEUED,
+                attempts=attempts,
+                next_attempt_at=now + backoff(max(attempts, 1)),
+                error=message,
+                updated_at=now,
+            )
+            result.retried += 1
+
+
+def _after_batch(campaign_id: int, result: BatchResult) -> None:
+    """Tell when the campaign has work again, and finish it when nothing is left."""
+    now = timezone.now()
+    pending = Delivery.objects.filter(
+        campaign_id=campaign_id, state__in=[Delivery.State.QUEUED, Delivery.State.SENDING]
+    )
+    if Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).exists():
+        if not pending.exists():
+            Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+                status=Campaign.Status.SENT, finished_at=now, updated_at=now
+            )
+            result.finished = True
+            return
+        if pending.filter(_claimable(now)).exists():
+            result.next_at = now
+            return
+        # Waiting: for a back-off to run out, or for another worker's claim (its lease).
+        times = pending.aggregate(
+            retry=Min("next_attempt_at", filter=Q(state=Delivery.State.QUEUED)),
+            claim=Min("claimed_at", filter=Q(state=Delivery.State.SENDING)),
+        )
+        candidates = [times["retry"]] if times["retry"] else []
+        if times["claim"]:
+            candidates.append(times["claim"] + _lease())
+        result.next_at = min(candidates) if candidates else now
+
+
+# One message ---------------------------------------------------------------------------------
+
+
+def delivery_variables(delivery: Delivery) -> dict:
+    """The variables a coordinator's template may use, for one delivery."""
+    campaign = delivery.campaign
+
+    def link(name: str, purpose: str, query: str = "") -> str:
+        token = services.delivery_token(delivery, purpose=purpose)
+        return site_url(reverse(name, args=[token])) + query
+
+    personal = delivery.mailing_list_id is None
+    variables = {
+        "recipient": delivery.librarian.name
+        if delivery.librarian
+        else (delivery.mailing_list.name if delivery.mailing_list else ""),
+        "library": delivery.library.name if delivery.library else "",
+        "answer_links": "",
+        "unsubscribe_url": "",
+        "preferences_url": "",
+    }
+    if personal:
+        variables["unsubscribe_url"] = link("campaigns:unsubscribe", services.UNSUBSCRIBE_PURPOSE)
+        variables["preferences_url"] = link("campaigns:preferences", services.PREFERENCES_PURPOSE)
+    if personal and campaign.kind in services.ANSWERING_KINDS:
+        answers = {
+            answer: link("campaigns:answer", services.ANSWER_PURPOSE, f"?answer={answer}")
+            for answer in Delivery.Answer.values
+        }
+        variables.update({f"answer_{answer}_url": url for answer, url in answers.items()})
+        variables["answer_links"] = "\n".join(
+            [
+                _("Yes, we are interested: %(url)s") % {"url": answers["yes"]},
+                _("Maybe, tell us more: %(url)s") % {"url": answers["maybe"]},
+                _("No, thank you: %(url)s") % {"url": answers["no"]},
+            ]
+        )
+    meeting = campaign.meeting
+    if meeting is not None:
+        with timezone.override(meeting.time_zone):
+            date = timezone.localtime(meeting.start)
+        library = meeting.host_library
+        variables["meetup"] = {
+            "title": meeting.display_title,
+            "date": f"{_date(date)}",
+            "place": f"{library.name}, {library.address or library.city}" if library else "",
+            "url": site_url(reverse("meetings:meeting-public", args=[meeting.pk])),
+        }
+        if delivery.librarian_id and meeting.end > timezone.now():
+            token = librarian_answer_token(librarian=delivery.librarian, meeting=meeting)
+            variables["rsvp_url"] = site_url(reverse("meetings:librarian-answer", args=[token]))
+    return variables
+
+
+def _date(moment: datetime) -> str:
+    from django.utils.formats import date_format
+
+    return date_format(moment, "l j F Y, H:i")
+
+
+def delivery_render(delivery: Delivery, *, message: Message, renderers=None) -> dict:
+    """Subject, text and HTML of one delivery, in the delivery's language."""
+    renderers = {} if renderers is None else renderers
+    renderer = renderers.get(message.pk)
+    if renderer is None:
+        renderer = renderers[message.pk] = Renderer(subject=message.subject, body=message.body)
+    with translation.override(delivery.language):
+        variables = delivery_variables(delivery)
+        rendered = renderer.render(variables)
+    return {
+        "subject": rendered.subject,
+        "body_text": rendered.text,
+        "body_html": linebreaks_filter(urlize(rendered.text, autoescape=True), autoescape=True),
+        "unsubscribe_url": variables["unsubscribe_url"],
+        "preferences_url": variables["preferences_url"],
+        "campaign": delivery.campaign,
+    }
+
+
+def delivery_headers(delivery: Delivery, context: dict) -> dict[str, str]:
+    """List-Unsubscribe (RFC 2369) with a mailto and a one-click https URL (RFC 8058)."""
+    if not context["unsubscribe_url"]:
+        return {}
+    mailto = settings.CAMPAIGNS_UNSUBSCRIBE_MAILTO
+    token = context["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
+    return {
+        "List-Unsubscribe": f"<mailto:{mailto}?subject=unsubscribe%20{token}>, "
+        f"<{context['unsubscribe_url']}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def delivery_from_email(delivery: Delivery) -> str:
+    """The chapter's name and address; a list post comes from the address subscribed to it,
+    as list software holds posts from non-members."""
+    if delivery.mailing_list_id and delivery.mailing_list.subscribed_as:
+        from email.utils import formataddr
+
+        return formataddr((settings.SITE_NAME, delivery.mailing_list.subscribed_as))
+    return settings.DEFAULT_FROM_EMAIL
+
+
+def delivery_send(
+    delivery: Delivery, *, connection=None, renderers=None, to: str | None = None
+) -> str:
+    """Render and send one delivery (to ``to`` instead for a test); return its Message-ID."""
+    message = services.message_for(delivery.campaign, delivery.language)
+    context = delivery_render(delivery, message=message, renderers=renderers)
+    return mail_send(
+        to=to or delivery.email,
+        name="campaigns/campaign",
+        context=context,
+        language=delivery.language,
+        headers=delivery_headers(delivery, context),
+        from_email=delivery_from_email(delivery),
+        connection=connection,
+    )
+
+
+# Previews and tests ----------------------------------------------------------------------------
+
+
+def delivery_example(
+    campaign: Campaign, *, language: str, librarian=None, mailing_list=None
+) -> Delivery:
+    """An unsaved delivery of ``campaign`` to a real recipient, for a preview or a test.
+
+    Its links are shaped like the real ones but lead to the "link does not work" page: they
+    name no delivery.
+    """
+    return Delivery(
+        campaign=campaign,
+        email=(
+            librarian.email if librarian else mailing_list.posting_address if mailing_list else ""
+        ),
+        language=language,
+        librarian=librarian,
+        library=librarian.library if librarian else None,
+        mailing_list=mailing_list,
+    )
+
+
+def campaign_preview(campaign: Campaign, *, language: str, librarian=None, mailing_list=None):
+    """Subject, text and HTML of the message in ``language`` as ``librarian`` (or the list)
+    would receive it: a dict with ``subject``, ``text``, ``html``."""
+    from outreach.mail import mail_render
+
+    delivery = delivery_example(
+        campaign, language=language, librarian=librarian, mailing_list=mailing_list
+    )
+    message = services.message_for(campaign, language)
+    context = delivery_render(delivery, message=message)
+    subject, text, html = mail_render("campaigns/campaign", context, language=language)
+    return {
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "headers": delivery_headers(delivery, context),
+    }
+
+
+def campaign_test_send(
+    campaign: Campaign, *, language: str, to: str, librarian=None, mailing_list=None
+) -> str:
+    """Send the message in ``language``, rendered for ``librarian`` (or the list), to ``to``
+    (the coordinator) now; SMTP errors are raised for the page to show."""
+    delivery = delivery_example(
+        campaign, language=language, librarian=librarian, mailing_list=mailing_list
+    )
+    return delivery_send(delivery, to=to)
