@@ -65,7 +65,7 @@ def campaign_librarians(campaign: Campaign):
     """The librarians a campaign's settings name: by filter and by hand, in shortlist order."""
     query = Q(pk__in=campaign.librarians.values("pk")) if campaign.pk else Q(pk__in=[])
     if campaign.filter_librarians:
-        matching = Q()
+        matching = Q(pk__isnull=False)  # no filter: every librarian
         if campaign.pk and campaign.regions.exists():
             matching &= Q(library__region__in=campaign.regions.all())
         if campaign.library_statuses:

@@ -25,6 +25,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -159,6 +160,9 @@ def _send_all(deliveries: list[Delivery], interval: float, result: BatchResult, 
             except smtplib.SMTPResponseException as error:
                 # Refused at MAIL FROM or DATA: this message, not the address, is the problem.
                 _refused(delivery, error.smtp_code, error.smtp_error, result, bounce=False)
+                if error.smtp_code == 421:  # the server is closing the connection (RFC 5321)
+                    _retry(deliveries[index + 1 :], error, result, tried=False)
+                    return
             except (OSError, smtplib.SMTPException) as error:
                 # The connection is gone (dropped, timed out): this one and the rest wait;
                 # the next batch opens a new connection.
@@ -345,7 +349,7 @@ def delivery_headers(delivery: Delivery, context: dict) -> dict[str, str]:
     """List-Unsubscribe (RFC 2369) with a mailto and a one-click https URL (RFC 8058)."""
     if not context["unsubscribe_url"]:
         return {}
-    mailto = settings.CAMPAIGNS_UNSUBSCRIBE_MAILTO
+    mailto = settings.CAMPAIGNS_UNSUBSCRIBE_MAILTO or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     token = context["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
     return {
         "List-Unsubscribe": f"<mailto:{mailto}?subject=unsubscribe%20{token}>, "
@@ -358,8 +362,6 @@ def delivery_from_email(delivery: Delivery) -> str:
     """The chapter's name and address; a list post comes from the address subscribed to it,
     as list software holds posts from non-members."""
     if delivery.mailing_list_id and delivery.mailing_list.subscribed_as:
-        from email.utils import formataddr
-
         return formataddr((settings.SITE_NAME, delivery.mailing_list.subscribed_as))
     return settings.DEFAULT_FROM_EMAIL
 

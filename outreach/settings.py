@@ -5,7 +5,6 @@ in-process, email printed to the console. Production sets DEBUG=0 and real value
 ``manage.py check --deploy`` has nothing to say.
 """
 
-import email.utils
 from pathlib import Path
 
 import environ
@@ -170,6 +169,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # Meetups: how far ahead the meetings of a series exist as rows.
 # Campaigns: how fast and how hard sending tries (see campaigns.sending).
@@ -183,11 +183,8 @@ CAMPAIGNS_CLAIM_LEASE_SECONDS = env.int("CAMPAIGNS_CLAIM_LEASE_SECONDS", default
 CAMPAIGNS_RETRY_BASE_SECONDS = env.float("CAMPAIGNS_RETRY_BASE_SECONDS", default=60.0)
 CAMPAIGNS_RETRY_MAX_SECONDS = env.float("CAMPAIGNS_RETRY_MAX_SECONDS", default=3600.0)
 CAMPAIGNS_MAX_ATTEMPTS = env.int("CAMPAIGNS_MAX_ATTEMPTS", default=10)
-# The mailto half of List-Unsubscribe; the coordinators read that mailbox.
-CAMPAIGNS_UNSUBSCRIBE_MAILTO = env.str(
-    "CAMPAIGNS_UNSUBSCRIBE_MAILTO",
-    default=email.utils.parseaddr(DEFAULT_FROM_EMAIL)[1] or "outreach@localhost",
-)
+# The mailto half of List-Unsubscribe, read by the coordinators; empty: DEFAULT_FROM_EMAIL's.
+CAMPAIGNS_UNSUBSCRIBE_MAILTO = env.str("CAMPAIGNS_UNSUBSCRIBE_MAILTO", default="")
 
 MEETUPS_HORIZON_DAYS = env.int("MEETUPS_HORIZON_DAYS", default=120)
 # Reminders are emailed this many days before each meeting.

@@ -1,26 +1,285 @@
-"""Sending over a real SMTP server on loopback: structure, exactly once, failures."""
+"""Sending over a real SMTP server on loopback: the message, exactly once, failures."""
+
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, Suppression
+from campaigns.sending import batch_send
 from campaigns.tasks import campaign_send_task
+from tests.factories import LibrarianFactory, MailingListFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ANNE, LUC, JONAS = (
+    "anne@bibliotheque-morges.ch",
+    "luc@bibliotheque-nyon.ch",
+    "jonas@bibliothek-avenches.ch",
+)
 
-def test_smoke(invitation, smtp):
+
+def _time_passes():
+    """Every back-off runs out (as if the next attempt's time had come)."""
+    Delivery.objects.filter(state=Delivery.State.QUEUED).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_each_librarian_gets_one_well_formed_message_in_their_language(invitation, smtp):
     services.campaign_launch(campaign=invitation)
+
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENT and invitation.finished_at
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+    message = smtp.recorder.to(JONAS)[0]
+    assert message["Subject"] == "Wikipedia in Bibliothek Avenches"  # the German message
+    assert smtp.recorder.to(ANNE)[0]["Subject"] == "Wikipédia à Bibliothèque de Morges"
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = (part.get_content() for part in message.iter_parts())
+    assert "Hello Jonas Meier," in text and "Would Bibliothek Avenches welcome" in text
+    assert '<a href="https://example.org/offer"' in html and "<p>Hello Jonas Meier,</p>" in html
+    assert message["From"] == "Wikimedia CH <outreach@example.org>"
+    delivery = Delivery.objects.get(email=JONAS)
+    assert message["Message-ID"] == delivery.message_id
+    assert delivery.message_id.endswith("@outreach.example.org>")
+    assert delivery.state == Delivery.State.SENT and delivery.attempts == 1 and delivery.sent_at
+    # RFC 2369 and RFC 8058: a mailto and an https one-click URL, and the one-click POST.
+    unsubscribe = message["List-Unsubscribe"].strip()
+    assert unsubscribe.startswith("<mailto:outreach@example.org?subject=unsubscribe%20")
+    assert ", <https://outreach.example.org/email/unsubscribe/" in unsubscribe
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The answer links are in both parts.
+    assert text.count("https://outreach.example.org/email/answer/") == 3
+    assert html.count('href="https://outreach.example.org/email/answer/') == 3
+
+
+def test_sending_again_sends_nothing_twice(invitation, smtp):
+    services.campaign_launch(campaign=invitation)
+    campaign_send_task.delay(invitation.pk)
+    batch_send(campaign_id=invitation.pk)
+    assert services.deliveries_create(campaign=invitation) == 0  # all already received
+    assert Delivery.objects.count() == 3
+    assert sum(smtp.recorder.count_by_address().values()) == 3
+
+
+def test_an_address_listed_twice_gets_one_message(invitation, smtp, librarians):
+    mailing_list = MailingListFactory(posting_address="ANNE@bibliotheque-morges.ch")
+    invitation.mailing_lists.add(mailing_list)
+    invitation.librarians.add(librarians[0])
+    services.campaign_launch(campaign=invitation)
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+
+
+def test_a_mailing_list_gets_one_post_from_the_address_subscribed_to_it(invitation, smtp):
+    invitation.filter_librarians = False
+    invitation.save()
+    vaud_list = MailingListFactory(
+        name="Bibliothécaires vaudois",
+        posting_address="biblio-vd@lists.example.org",
+        subscribed_as="chapter-lists@example.org",
+    )
+    invitation.mailing_lists.add(vaud_list)
+    services.campaign_launch(campaign=invitation)
+    [post] = smtp.recorder.to("biblio-vd@lists.example.org")
+    assert post["From"] == "Outreach <chapter-lists@example.org>"
+    text = post.get_body(("plain",)).get_content()
+    assert "Hello Bibliothécaires vaudois," in text
+    # A list post has no personal answer or unsubscribe links: the list does that.
+    assert "/email/answer/" not in text and post["List-Unsubscribe"] is None
+    assert Delivery.objects.get().mailing_list == vaud_list
+
+
+def test_a_permanent_refusal_fails_the_delivery_and_bounces_the_address(invitation, smtp):
+    smtp.recorder.refuse[LUC] = "550 5.1.1 No such user here"
+    services.campaign_launch(campaign=invitation)
+
+    luc = Delivery.objects.get(email=LUC)
+    assert luc.state == Delivery.State.FAILED and luc.error.startswith("550 5.1.1 No such user")
+    assert Suppression.objects.get(email=LUC).reason == Suppression.Reason.BOUNCED
+    assert smtp.recorder.count_by_address() == {ANNE: 1, JONAS: 1}
     invitation.refresh_from_db()
     assert invitation.status == Campaign.Status.SENT
-    counts = smtp.recorder.count_by_address()
-    assert counts == {
-        "anne@bibliotheque-morges.ch": 1,
-        "luc@bibliotheque-nyon.ch": 1,
-        "jonas@bibliothek-avenches.ch": 1,
-    }
-    message = smtp.recorder.to("jonas@bibliothek-avenches.ch")[0]
-    print(message.as_string())
-    assert set(Delivery.objects.values_list("state", flat=True)) == {"sent"}
+    # A later campaign leaves the bounced address out, and says why.
+    later = Campaign.objects.create(title="Later", filter_librarians=True)
+    excluded = services.audience_build(later).excluded
+    assert [(e.email, e.reason) for e in excluded] == [(LUC, "bounced")]
+
+
+def test_a_transient_refusal_is_retried_with_growing_back_off(invitation, smtp, settings):
+    smtp.recorder.refuse[LUC] = "451 4.3.0 Mailbox busy, try later"
+    settings.CAMPAIGNS_MAX_ATTEMPTS = 3
+    before = timezone.now()
+    services.campaign_launch(campaign=invitation)
+
+    luc = Delivery.objects.get(email=LUC)
+    assert luc.state == Delivery.State.QUEUED and luc.attempts == 1
+    assert luc.error.startswith("451 4.3.0")
+    first_wait = luc.next_attempt_at - before
+    assert timedelta(seconds=59) < first_wait < timedelta(seconds=70)
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENDING  # waits for the retry
+
+    _time_passes()
+    before = timezone.now()
     campaign_send_task.delay(invitation.pk)
-    assert sum(smtp.recorder.count_by_address().values()) == 3
+    luc.refresh_from_db()
+    assert luc.attempts == 2
+    assert timedelta(seconds=119) < luc.next_attempt_at - before < timedelta(seconds=130)
+
+    del smtp.recorder.refuse[LUC]
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    luc.refresh_from_db()
+    assert luc.state == Delivery.State.SENT and luc.attempts == 3
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENT
+
+
+def test_a_transient_refusal_gives_up_after_the_last_attempt(invitation, smtp, settings):
+    smtp.recorder.refuse[LUC] = "451 4.3.0 Mailbox busy, try later"
+    settings.CAMPAIGNS_MAX_ATTEMPTS = 2
+    services.campaign_launch(campaign=invitation)
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    luc = Delivery.objects.get(email=LUC)
+    assert luc.state == Delivery.State.FAILED and "after 2 attempts" in luc.error
+    assert not Suppression.objects.exists()  # never refused for good: not a bounce
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENT
+
+
+def test_the_server_down_then_up_the_campaign_waits_and_resumes(invitation, smtp):
+    smtp.stop()
+    services.campaign_launch(campaign=invitation)
+
+    assert set(Delivery.objects.values_list("state", flat=True)) == {"queued"}
+    assert all("Connection refused" in d.error for d in Delivery.objects.all())
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENDING
+    campaign_send_task.delay(invitation.pk)  # too early: the back-off has not run out
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
+
+    smtp.start()
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENT
+
+
+def test_a_connection_dropped_mid_batch_sends_the_rest_later(invitation, smtp):
+    # Sent in the order of names: Anne, Jonas, Luc. The server closes the connection after
+    # refusing Jonas's message with a 421 (RFC 5321:
+    # "service not available, closing transmission channel").
+    original = smtp.recorder.handle_DATA
+
+    async def drop_on_jonas(server, session, envelope):
+        if JONAS in envelope.rcpt_tos:
+            await server.push("421 4.3.2 Shutting down")
+            server.transport.close()
+            return None
+        return await original(server, session, envelope)
+
+    smtp.recorder.handle_DATA = drop_on_jonas
+    services.campaign_launch(campaign=invitation)
+    states = dict(Delivery.objects.values_list("email", "state"))
+    assert states == {ANNE: "sent", JONAS: "queued", LUC: "queued"}
+    assert Delivery.objects.get(email=JONAS).attempts == 1
+    assert Delivery.objects.get(email=LUC).attempts == 0  # not tried: the line was down
+
+    smtp.recorder.handle_DATA = original
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+
+
+def test_a_worker_that_died_mid_batch_leaves_its_claims_to_the_next_after_the_lease(
+    invitation, smtp
+):
+    invitation.status = Campaign.Status.SENDING
+    invitation.save()
+    services.deliveries_create(campaign=invitation)
+    # A worker claimed all three, sent Anne's, and was killed before marking it sent.
+    now = timezone.now()
+    Delivery.objects.update(state=Delivery.State.SENDING, claimed_at=now, attempts=1)
+    assert batch_send(campaign_id=invitation.pk).claimed == 0  # the lease still holds
+    Delivery.objects.update(claimed_at=now - timedelta(seconds=301))
+    result = batch_send(campaign_id=invitation.pk)
+    assert result.claimed == 3 and result.sent == 3
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {2}
+
+
+def test_unsubscribed_before_the_campaign_is_left_out(invitation, smtp, librarians):
+    services.address_unsubscribe(email="Luc@Bibliotheque-Nyon.ch")
+    audience = services.audience_build(invitation)
+    assert [(e.email, e.reason) for e in audience.excluded] == [(LUC, "unsubscribed")]
+    services.campaign_launch(campaign=invitation)
+    assert smtp.recorder.count_by_address() == {ANNE: 1, JONAS: 1}
+    assert not Delivery.objects.filter(email=LUC).exists()
+
+
+def test_unsubscribed_during_the_campaign_is_suppressed(invitation, smtp, settings):
+    smtp.stop()  # the deliveries wait in the queue
+    services.campaign_launch(campaign=invitation)
+    services.address_unsubscribe(email=LUC)
+    assert Delivery.objects.get(email=LUC).state == Delivery.State.SUPPRESSED
+
+    # And one unsubscribed by hand by a coordinator, after the deliveries were queued:
+    jonas = invitation.deliveries.get(email=JONAS).librarian
+    jonas.unsubscribed_at = timezone.now()
+    jonas.save()
+    smtp.start()
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    assert smtp.recorder.count_by_address() == {ANNE: 1}
+    assert Delivery.objects.get(email=JONAS).state == Delivery.State.SUPPRESSED
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SENT
+
+
+def test_a_paused_campaign_sends_nothing_until_resumed(invitation, smtp):
+    smtp.stop()
+    services.campaign_launch(campaign=invitation)
+    services.campaign_pause(campaign=invitation)
+    smtp.start()
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    assert smtp.recorder.count_by_address() == {}
+    services.campaign_resume(campaign=invitation)
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+
+
+def test_a_cancelled_campaign_sends_nothing_more(invitation, smtp):
+    smtp.stop()
+    services.campaign_launch(campaign=invitation)
+    services.campaign_cancel(campaign=invitation)
+    smtp.start()
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    assert smtp.recorder.count_by_address() == {}
+    assert set(Delivery.objects.values_list("state", flat=True)) == {"suppressed"}
+
+
+def test_a_scheduled_campaign_starts_when_its_time_comes(invitation, smtp, librarians):
+    invitation.scheduled_at = timezone.now() + timedelta(hours=2)
+    invitation.save()
+    services.campaign_launch(campaign=invitation)
+    invitation.refresh_from_db()
+    assert invitation.status == Campaign.Status.SCHEDULED and not Delivery.objects.exists()
+    assert services.campaigns_start_due() == []
+    # A librarian added meanwhile is in: the audience is taken when sending starts.
+    LibrarianFactory(email="new@bibliotheque-morges.ch", library=librarians[0].library)
+    assert services.campaigns_start_due(now=timezone.now() + timedelta(hours=3)) == [invitation.pk]
+    assert len(smtp.recorder.count_by_address()) == 4
+
+
+def test_pacing_spaces_the_messages(invitation, smtp, settings):
+    settings.CAMPAIGNS_RATE_PER_SECOND = 10
+    services.campaign_launch(campaign=invitation)
+    invitation.refresh_from_db()
+    sent = sorted(Delivery.objects.values_list("sent_at", flat=True))
+    assert sent[-1] - sent[0] >= timedelta(seconds=0.19)  # three messages at 10 per second
+    assert invitation.paced_until is not None
