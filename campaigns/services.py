@@ -294,6 +294,7 @@ def campaign_follow_up_create(
 ) -> Campaign:
     """A draft follow-up of a sent invitation to the shortlisted librarians of the libraries
     that did not answer it, each message quoting the original offer."""
+    campaign = Campaign.objects.get(pk=campaign.pk)
     if campaign.kind not in ANSWERING_KINDS or campaign.status not in (
         Campaign.Status.SENDING,
         Campaign.Status.PAUSED,
