@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns import demo as campaigns_demo
 from libraries import demo
 from meetings import demo as meetings_demo
 
@@ -18,4 +19,5 @@ class Command(BaseCommand):
         with transaction.atomic():
             demo.load(ctx)
             meetings_demo.load(ctx)
+            campaigns_demo.load(ctx)
         self.stdout.write(ctx.summary())
