@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db.models.functions import Lower
 from django.template.defaultfilters import linebreaks_filter, urlize
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -96,7 +97,7 @@ def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> tuple[
         .values_list("pk", flat=True)[:size]
     )
     suppressed = Delivery.objects.filter(pk__in=due).filter(
-        Exists(Suppression.objects.filter(email=OuterRef("email")))
+        Exists(Suppression.objects.filter(email=Lower(OuterRef("email"))))
         | Q(librarian__unsubscribed_at__isnull=False)
     )
     suppressed_ids = set(suppressed.values_list("pk", flat=True))

@@ -6,6 +6,8 @@ state makes every run idempotent, so a chain started twice, a task delivered twi
 or a worker killed mid-batch costs nothing but a claim.
 """
 
+from datetime import timedelta
+
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
@@ -49,7 +51,7 @@ def campaigns_tick_task() -> None:
 
 
 def campaigns_resume_stalled(*, stalled_after: float) -> list[int]:
-    cutoff = timezone.now() - timezone.timedelta(seconds=stalled_after)
+    cutoff = timezone.now() - timedelta(seconds=stalled_after)
     stalled = list(
         Campaign.objects.filter(
             status=Campaign.Status.SENDING, heartbeat_at__lt=cutoff

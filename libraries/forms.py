@@ -136,7 +136,9 @@ class LibrarianForm(NoLineBreaksMixin, forms.ModelForm):
         return normalize_email(self.cleaned_data["email"])
 
 
-class MailingListForm(forms.ModelForm):
+class MailingListForm(NoLineBreaksMixin, forms.ModelForm):
+    one_line_fields = ("name", "posting_address", "subscribed_as")
+
     class Meta:
         model = MailingList
         fields = [

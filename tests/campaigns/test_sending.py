@@ -283,3 +283,30 @@ def test_pacing_spaces_the_messages(invitation, smtp, settings):
     sent = sorted(Delivery.objects.values_list("sent_at", flat=True))
     assert sent[-1] - sent[0] >= timedelta(seconds=0.19)  # three messages at 10 per second
     assert invitation.paced_until is not None
+
+
+def test_an_address_unsubscribed_in_another_case_is_suppressed_at_sending(invitation, smtp):
+    smtp.stop()
+    services.campaign_launch(campaign=invitation)
+    # Written straight into the table (as an older import would): no service ran.
+    Suppression.objects.create(email=LUC, reason=Suppression.Reason.UNSUBSCRIBED)
+    Delivery.objects.filter(email=LUC).update(email="Luc@bibliotheque-nyon.ch")
+    smtp.start()
+    _time_passes()
+    campaign_send_task.delay(invitation.pk)
+    assert smtp.recorder.count_by_address() == {ANNE: 1, JONAS: 1}
+
+
+def test_the_tick_starts_due_campaigns_and_picks_up_stalled_ones(invitation, smtp):
+    from campaigns.tasks import campaigns_tick_task
+
+    smtp.stop()
+    services.campaign_launch(campaign=invitation)
+    # Its chain stopped (a lost task), a while ago.
+    Campaign.objects.filter(pk=invitation.pk).update(
+        heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    smtp.start()
+    _time_passes()
+    campaigns_tick_task.delay()
+    assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
