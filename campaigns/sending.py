@@ -73,10 +73,18 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.CAMPAIGNS_RETRY_MAX_SECONDS))
 
 
+@dataclass
+class Claim:
+    ids: list[int]
+    # Pacing: wait ``delay`` seconds (the end of the slot another worker reserved), then
+    # send one message every ``interval`` seconds. Both 0 when pacing is off.
+    delay: float = 0.0
+    interval: float = 0.0
+
+
 @transaction.atomic
-def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> tuple[list[int], float]:
-    """Claim the next batch of due deliveries; return their ids and the pause between two
-    messages that keeps the campaign at its rate (0 when pacing is off).
+def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> Claim:
+    """Claim the next batch of due deliveries, and the pace to send them at.
 
     Suppressed addresses found among them (unsubscribed or bounced since the deliveries were
     queued) are marked ``suppressed`` here instead of being claimed.
@@ -84,7 +92,7 @@ def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> tuple[
     now = now or timezone.now()
     campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SENDING:
-        return [], 0.0
+        return Claim(ids=[])
     rate = settings.CAMPAIGNS_RATE_PER_SECOND
     size = settings.CAMPAIGNS_BATCH_SIZE
     if rate:
@@ -109,36 +117,36 @@ def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> tuple[
     Delivery.objects.filter(pk__in=claimed).update(
         state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
     )
-    fields = ["heartbeat_at"]
+    claim = Claim(ids=claimed)
     campaign.heartbeat_at = now
-    interval = 1 / rate if rate else 0.0
+    fields = ["heartbeat_at"]
     if rate and claimed:
         # Reserve the time this batch takes, from wherever the last batch of any worker ends.
         start = max(now, campaign.paced_until or now)
-        campaign.paced_until = start + timedelta(seconds=len(claimed) * interval)
+        claim.delay, claim.interval = (start - now).total_seconds(), 1 / rate
+        campaign.paced_until = start + timedelta(seconds=len(claimed) / rate)
         fields.append("paced_until")
-        interval = max(interval, (campaign.paced_until - now).total_seconds() / len(claimed))
     campaign.save(update_fields=fields)
-    return claimed, interval
+    return claim
 
 
 def batch_send(*, campaign_id: int, connection=None) -> BatchResult:
     """Claim one batch of ``campaign_id`` and send it over one SMTP connection."""
     result = BatchResult()
-    ids, interval = deliveries_claim(campaign_id=campaign_id)
-    result.claimed = len(ids)
-    if ids:
+    claim = deliveries_claim(campaign_id=campaign_id)
+    result.claimed = len(claim.ids)
+    if claim.ids:
         deliveries = list(
-            Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING)
+            Delivery.objects.filter(pk__in=claim.ids, state=Delivery.State.SENDING)
             .select_related("campaign", "campaign__meeting", "library", "librarian", "mailing_list")
             .order_by("pk")
         )
-        _send_all(deliveries, interval, result, connection)
+        _send_all(deliveries, claim, result, connection)
     _after_batch(campaign_id, result)
     return result
 
 
-def _send_all(deliveries: list[Delivery], interval: float, result: BatchResult, connection):
+def _send_all(deliveries: list[Delivery], claim: Claim, result: BatchResult, connection):
     renderers: dict[int, Renderer] = {}
     connection = connection or get_connection(fail_silently=False)
     try:
@@ -147,12 +155,12 @@ def _send_all(deliveries: list[Delivery], interval: float, result: BatchResult, 
         _retry(deliveries, error, result)
         return
     try:
-        next_at = time.monotonic()
+        next_at = time.monotonic() + claim.delay
         for index, delivery in enumerate(deliveries):
             delay = next_at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            next_at = max(next_at, time.monotonic()) + interval
+            next_at = max(next_at, time.monotonic()) + claim.interval
             try:
                 message_id = delivery_send(delivery, connection=connection, renderers=renderers)
             except smtplib.SMTPRecipientsRefused as error:

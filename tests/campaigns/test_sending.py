@@ -310,3 +310,17 @@ def test_the_tick_starts_due_campaigns_and_picks_up_stalled_ones(invitation, smt
     _time_passes()
     campaigns_tick_task.delay()
     assert smtp.recorder.count_by_address() == {ANNE: 1, LUC: 1, JONAS: 1}
+
+
+def test_pacing_holds_across_workers_claiming_side_by_side(invitation, settings):
+    from campaigns.sending import deliveries_claim
+
+    settings.CAMPAIGNS_RATE_PER_SECOND, settings.CAMPAIGNS_BATCH_SIZE = 10, 2
+    Campaign.objects.filter(pk=invitation.pk).update(status=Campaign.Status.SENDING)
+    services.deliveries_create(campaign=invitation)
+    now = timezone.now()
+    first = deliveries_claim(campaign_id=invitation.pk, now=now)
+    second = deliveries_claim(campaign_id=invitation.pk, now=now)  # another worker, same moment
+    assert (len(first.ids), first.delay, first.interval) == (2, 0.0, 0.1)
+    assert len(second.ids) == 1 and not set(first.ids) & set(second.ids)
+    assert second.delay == pytest.approx(0.2)  # after the first worker's two messages
