@@ -424,6 +424,8 @@ def campaign_preview(campaign: Campaign, *, language: str, librarian=None, maili
         campaign, language=language, librarian=librarian, mailing_list=mailing_list
     )
     message = services.message_for(campaign, language)
+    if message is None:
+        raise services.CampaignError(_("Write the message in the default language first."))
     context = delivery_render(delivery, message=message)
     subject, text, html = mail_render("campaigns/campaign", context, language=language)
     return {

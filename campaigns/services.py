@@ -276,8 +276,11 @@ def preferences_update(*, delivery: Delivery, language: str, subscribed: bool) -
         )
 
 
+@transaction.atomic
 def delivery_moderation_record(*, delivery: Delivery, moderation: str) -> Delivery:
     """What the list's moderators did with a post: held, approved or rejected."""
+    if moderation not in Delivery.Moderation.values:
+        raise CampaignError(_("Unknown moderation outcome."))
     if delivery.mailing_list_id is None:
         raise CampaignError(_("Only a post to a mailing list is moderated."))
     delivery.moderation = moderation

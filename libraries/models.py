@@ -248,7 +248,9 @@ class Librarian(models.Model):
         _("shortlist rank"),
         null=True,
         blank=True,
-        help_text=_("On the shortlist of librarians to contact directly: 1 first. Empty: not on it."),
+        help_text=_(
+            "On the shortlist of librarians to contact directly: 1 first. Empty: not on it."
+        ),
     )
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

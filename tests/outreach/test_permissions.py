@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from campaigns.models import Campaign, Delivery, Message
 from meetings.services import meetings_materialise
 from tests.factories import (
     LibrarianFactory,
@@ -46,6 +47,23 @@ COORDINATOR_PAGES = {
     "meetings:meeting-cancel": (lambda o: {"pk": o["meeting"].pk}, 405),
     "meetings:meeting-move": (lambda o: {"pk": o["meeting"].pk}, 200),
     "meetings:meeting-attendance": (lambda o: {"pk": o["meeting"].pk}, 200),
+    "campaigns:campaign-list": (lambda o: {}, 200),
+    "campaigns:campaign-create": (lambda o: {}, 200),
+    "campaigns:campaign-detail": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:campaign-update": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:campaign-stats": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:campaign-audience": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:campaign-preview": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:campaign-test-send": (lambda o: {"pk": o["campaign"].pk}, 405),
+    "campaigns:message-create": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:message-update": (lambda o: {"pk": o["campaign"].pk, "language": "fr"}, 200),
+    "campaigns:campaign-launch": (lambda o: {"pk": o["campaign"].pk}, 405),
+    "campaigns:campaign-pause": (lambda o: {"pk": o["campaign"].pk}, 405),
+    "campaigns:campaign-resume": (lambda o: {"pk": o["campaign"].pk}, 405),
+    "campaigns:campaign-cancel": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:campaign-follow-up": (lambda o: {"pk": o["campaign"].pk}, 405),
+    "campaigns:delivery-list": (lambda o: {"pk": o["campaign"].pk}, 200),
+    "campaigns:delivery-moderation": (lambda o: {"pk": o["delivery"].pk}, 405),
 }
 PUBLIC_PAGES = {
     "healthz",
@@ -62,6 +80,10 @@ PUBLIC_PAGES = {
     "calendar:library",
     "calendar:region",
     "calendar:meeting",
+    # Signed links in campaign emails (campaigns.public_views).
+    "campaigns:answer",
+    "campaigns:unsubscribe",
+    "campaigns:preferences",
 }
 # The admin has its own login and staff check; it is not swept here.
 SKIPPED_NAMESPACES = {"admin"}
@@ -85,7 +107,15 @@ def objects(db):
     mailing_list.members.add(librarian.library)
     series = MeetupSeriesFactory(host_library=librarian.library)
     meetings_materialise(series=series)
+    campaign = Campaign.objects.create(title="Wikipermanences")
+    Message.objects.create(campaign=campaign, language="fr", subject="Bonjour", body="Bonjour")
+    campaign.mailing_lists.add(mailing_list)
+    delivery = Delivery.objects.create(
+        campaign=campaign, email=mailing_list.posting_address, mailing_list=mailing_list
+    )
     return {
+        "campaign": campaign,
+        "delivery": delivery,
         "library": librarian.library,
         "librarian": librarian,
         "mailing_list": mailing_list,

@@ -1,0 +1,203 @@
+"""Coordinators' forms: the campaign and its audience, its messages, preview, launch, filters."""
+
+from django import forms
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from libraries.forms import NoLineBreaksMixin
+from libraries.models import Librarian, Library
+from meetings.models import Meeting
+
+from .models import Campaign, Delivery, Message
+from .rendering import MessageError, template_check
+
+CAMPAIGN_FIELDS = ["title", "kind", "default_language", "meeting", "follow_up_of"]
+DRIVE_FIELDS = ["hashtags", "wikis", "starts_on", "ends_on"]
+AUDIENCE_FIELDS = [
+    "mailing_lists",
+    "filter_librarians",
+    "regions",
+    "library_statuses",
+    "languages",
+    "min_score",
+    "shortlist_only",
+    "librarians",
+]
+
+
+class CampaignForm(NoLineBreaksMixin, forms.ModelForm):
+    """The campaign and its audience, on one page."""
+
+    one_line_fields = ("title", "hashtags", "wikis")
+
+    library_statuses = forms.MultipleChoiceField(
+        label=_("Library statuses"),
+        choices=Library.Status.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("None ticked: every status."),
+    )
+    languages = forms.MultipleChoiceField(
+        label=_("Librarians' languages"),
+        choices=settings.CONTENT_LANGUAGES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("None ticked: every language."),
+    )
+
+    class Meta:
+        model = Campaign
+        fields = CAMPAIGN_FIELDS + DRIVE_FIELDS + AUDIENCE_FIELDS
+        widgets = {
+            "starts_on": forms.DateInput(attrs={"type": "date"}),
+            "ends_on": forms.DateInput(attrs={"type": "date"}),
+            "mailing_lists": forms.SelectMultiple(attrs={"size": 6}),
+            "regions": forms.SelectMultiple(attrs={"size": 6}),
+            "librarians": forms.SelectMultiple(attrs={"size": 10}),
+        }
+        help_texts = {
+            "regions": _("None selected: every region."),
+            "librarians": _("Always included, whatever the filters."),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Upcoming meetups, and the one already chosen even if it is past.
+        current = Q(pk=self.instance.meeting_id) if self.instance.meeting_id else Q(pk__in=[])
+        self.fields["meeting"].queryset = (
+            Meeting.objects.select_related("series")
+            .filter(Q(end__gte=timezone.now(), cancelled_at__isnull=True) | current)
+            .order_by("start")
+        )
+        follow_up_of = Campaign.objects.order_by("-created_at")
+        if self.instance.pk:
+            follow_up_of = follow_up_of.exclude(pk=self.instance.pk)
+        self.fields["follow_up_of"].queryset = follow_up_of
+        librarians = self.fields["librarians"]
+        librarians.queryset = Librarian.objects.select_related("library").order_by("name", "pk")
+        librarians.label_from_instance = lambda librarian: (
+            f"{librarian.name} — {librarian.library.name} <{librarian.email}>"
+        )
+        self.fields["mailing_lists"].queryset = self.fields["mailing_lists"].queryset.order_by(
+            "name"
+        )
+
+    def clean_library_statuses(self) -> list[str]:
+        return list(self.cleaned_data["library_statuses"])
+
+    def clean_languages(self) -> list[str]:
+        return list(self.cleaned_data["languages"])
+
+    def clean(self):
+        cleaned = super().clean()
+        starts_on, ends_on = cleaned.get("starts_on"), cleaned.get("ends_on")
+        if starts_on and ends_on and ends_on < starts_on:
+            self.add_error("ends_on", _("The end comes before the start."))
+        return cleaned
+
+
+class MessageForm(NoLineBreaksMixin, forms.ModelForm):
+    """Subject and body in one language, refused if they use an unknown variable."""
+
+    one_line_fields = ("subject",)
+
+    class Meta:
+        model = Message
+        fields = ["language", "subject", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 16})}
+
+    def __init__(self, *args, campaign: Campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        if self.instance.pk:
+            # The language is what identifies the message: it is not changed, it is rewritten.
+            del self.fields["language"]
+        else:
+            written = set(campaign.messages.values_list("language", flat=True))
+            self.fields["language"].choices = [
+                (code, name) for code, name in settings.CONTENT_LANGUAGES if code not in written
+            ]
+
+    def clean_subject(self) -> str:
+        return self._checked(self.cleaned_data["subject"])
+
+    def clean_body(self) -> str:
+        return self._checked(self.cleaned_data["body"])
+
+    @staticmethod
+    def _checked(source: str) -> str:
+        try:
+            template_check(source)
+        except MessageError as error:
+            raise forms.ValidationError(str(error)) from None
+        return source
+
+    def save(self, commit=True):
+        self.instance.campaign = self.campaign
+        return super().save(commit)
+
+
+class CampaignFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("Status"),
+        choices=[("", _("Every status")), *Campaign.Status.choices],
+        required=False,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+
+    def filter(self, queryset):
+        if self.is_valid() and self.cleaned_data["status"]:
+            queryset = queryset.filter(status=self.cleaned_data["status"])
+        return queryset
+
+
+class DeliveryFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        label=_("State"),
+        choices=[("", _("Every state")), *Delivery.State.choices],
+        required=False,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+
+    def filter(self, queryset):
+        if self.is_valid() and self.cleaned_data["state"]:
+            queryset = queryset.filter(state=self.cleaned_data["state"])
+        return queryset
+
+
+class PreviewForm(forms.Form):
+    """Which message and which real recipient to show the email as.
+
+    Recipients are ``librarian-<pk>`` or ``list-<pk>``, from the campaign's audience.
+    """
+
+    language = forms.ChoiceField(label=_("Language"))
+    recipient = forms.ChoiceField(label=_("As received by"), required=False)
+
+    def __init__(self, *args, languages, recipients, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = dict(settings.CONTENT_LANGUAGES)
+        self.fields["language"].choices = [(code, names.get(code, code)) for code in languages]
+        self.fields["recipient"].choices = recipients or [("", _("Nobody: the audience is empty"))]
+
+
+class LaunchForm(forms.Form):
+    """Send now (no date), or at a date still ahead."""
+
+    scheduled_at = forms.DateTimeField(
+        label=_("Send at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def clean_scheduled_at(self):
+        value = self.cleaned_data["scheduled_at"]
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError(_("Pick a time in the future, or send now."))
+        return value
+
+
+class ModerationForm(forms.Form):
+    moderation = forms.ChoiceField(label=_("Moderation"), choices=Delivery.Moderation.choices)
