@@ -228,7 +228,16 @@ class Delivery(models.Model):
             # One address, one delivery: Anne@Example.org and anne@example.org are one.
             models.UniqueConstraint("campaign", Lower("email"), name="delivery_once_per_address")
         ]
-        indexes = [models.Index(fields=["campaign", "state", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "state", "next_attempt_at"]),
+            # What workers claim from, in order: only the rows still to send, so a claim
+            # does not walk past everything already sent.
+            models.Index(
+                fields=["campaign", "id"],
+                condition=models.Q(state__in=["queued", "sending"]),
+                name="delivery_to_send",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.email}"

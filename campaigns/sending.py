@@ -138,9 +138,17 @@ def batch_send(*, campaign_id: int, connection=None) -> BatchResult:
     if claim.ids:
         deliveries = list(
             Delivery.objects.filter(pk__in=claim.ids, state=Delivery.State.SENDING)
-            .select_related("campaign", "campaign__meeting", "library", "librarian", "mailing_list")
+            .select_related("library", "librarian", "mailing_list")
             .order_by("pk")
         )
+        # One campaign object, its messages fetched once, shared by the whole batch.
+        campaign = (
+            Campaign.objects.select_related("meeting__host_library", "meeting__series")
+            .prefetch_related("messages")
+            .get(pk=campaign_id)
+        )
+        for delivery in deliveries:
+            delivery.campaign = campaign
         _send_all(deliveries, claim, result, connection)
     _after_batch(campaign_id, result)
     return result
