@@ -5,6 +5,7 @@ Sending itself (claiming deliveries, SMTP, retries) is in ``campaigns.sending``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -347,7 +348,19 @@ def _follow_up_subject(subject: str, language: str) -> str:
 def _follow_up_body(body: str, language: str) -> str:
     from django.utils import translation
 
-    quoted = "\n".join(f"> {line}" if line else ">" for line in body.strip().splitlines())
+    # The offer is quoted without its greeting and its answer links: the follow-up has its own.
+    lines = body.strip().splitlines()
+    if lines and "{{ recipient }}" in lines[0]:
+        lines = lines[1:]
+    lines = [line for line in lines if not re.fullmatch(r"\s*\{\{\s*answer_links\s*\}\}\s*", line)]
+    lines = [
+        line
+        for n, line in enumerate(lines)
+        if line.strip() or (n > 0 and lines[n - 1].strip())  # one blank line at most
+    ]
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
     with translation.override(language):
         intro = _(
             "Hello {{ recipient }},\n\n"

@@ -145,3 +145,12 @@ def test_messages_are_one_per_language(invitation):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Message.objects.create(campaign=invitation, language="fr", subject="x", body="y")
+
+
+def test_the_follow_up_quotes_the_offer_without_its_greeting_and_answer_links():
+    body = services._follow_up_body(
+        "Hello {{ recipient }},\n\nOur offer.\n\n{{ answer_links }}\n\nRegards", "en"
+    )
+    quoted = [line for line in body.splitlines() if line.startswith(">")]
+    assert quoted == ["> Our offer.", ">", "> Regards"]
+    assert body.count("{{ answer_links }}") == 1 and body.startswith("Hello {{ recipient }},")
