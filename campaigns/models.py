@@ -70,6 +70,11 @@ class Campaign(models.Model):
     )
     starts_on = models.DateField(_("starts on"), null=True, blank=True)
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    public_leaderboard = models.BooleanField(
+        _("public leaderboard"),
+        default=False,
+        help_text=_("Publish the drive's leaderboard of libraries (names only) for them to share."),
+    )
 
     # Audience: mailing lists, librarians by filter, librarians picked by hand.
     mailing_lists = models.ManyToManyField(
@@ -263,3 +268,140 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_reason_display()})"
+
+
+class PullRun(models.Model):
+    """One pull of a contribution drive's edits from the wikis: what it did and where it stopped."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    drive = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="pull_runs", verbose_name=_("drive")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    users = models.PositiveIntegerField(_("users"), default=0)
+    requests = models.PositiveIntegerField(_("requests"), default=0)
+    edits_seen = models.PositiveIntegerField(_("edits seen"), default=0)
+    edits_kept = models.PositiveIntegerField(_("edits kept"), default=0)
+    untagged_kept = models.PositiveIntegerField(_("untagged edits kept apart"), default=0)
+    errors = models.TextField(_("errors"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("pull run")
+        verbose_name_plural = _("pull runs")
+
+    def __str__(self) -> str:
+        return f"{self.drive} — {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class PullCursor(models.Model):
+    """How far a drive's pull got for one batch of usernames on one wiki.
+
+    Everything before ``covered_until`` is stored. A pull that failed mid-way keeps the
+    continuation ``token`` of the last page it stored (valid for ``window_end``), and the next
+    pull resumes from there.
+    """
+
+    drive = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pull_cursors")
+    wiki = models.CharField(max_length=50)
+    # The batch's usernames, sorted and hashed: a changed batch starts its own cursor.
+    users_key = models.CharField(max_length=64)
+    covered_until = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(max_length=255, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["drive", "wiki", "users_key"], name="pull_cursor_once_per_batch"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.drive} {self.wiki} {self.users_key[:8]}"
+
+
+class WikiAccount(models.Model):
+    """What a wiki said about a librarian's username: missing names are not asked again
+    until the username changes."""
+
+    librarian = models.ForeignKey(Librarian, on_delete=models.CASCADE, related_name="wiki_accounts")
+    wiki = models.CharField(_("wiki"), max_length=50)
+    username = models.CharField(_("username"), max_length=255)
+    exists = models.BooleanField(_("exists"))
+    bot = models.BooleanField(_("bot"), default=False)
+    checked_at = models.DateTimeField(_("checked"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("wiki account")
+        verbose_name_plural = _("wiki accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["librarian", "wiki"], name="wiki_account_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.wiki}"
+
+
+class Contribution(models.Model):
+    """One wiki revision by a known librarian inside a drive's window.
+
+    ``tagged`` edits carry one of the drive's hashtags and count. Untagged ones that add
+    references are kept apart: a coordinator may count them in (``counted_in``), never silently.
+    """
+
+    drive = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="contributions", verbose_name=_("drive")
+    )
+    librarian = models.ForeignKey(
+        Librarian,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="contributions",
+        verbose_name=_("librarian"),
+    )
+    library = models.ForeignKey(
+        Library,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="contributions",
+        verbose_name=_("library"),
+    )
+    wiki = models.CharField(_("wiki"), max_length=50)
+    revid = models.PositiveBigIntegerField(_("revision"))
+    parentid = models.PositiveBigIntegerField(_("parent revision"), default=0)
+    page = models.CharField(_("page"), max_length=255)
+    ns = models.IntegerField(_("namespace"), default=0)
+    username = models.CharField(_("username"), max_length=255)
+    timestamp = models.DateTimeField(_("time"))
+    summary = models.TextField(_("summary"), blank=True)
+    size_change = models.IntegerField(_("size change"), default=0)
+    references_added = models.PositiveIntegerField(_("references added"), default=0)
+    tagged = models.BooleanField(_("tagged"), default=True)
+    counted_in = models.BooleanField(_("counted in"), default=False)
+    created_at = models.DateTimeField(_("stored"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-revid"]
+        verbose_name = _("contribution")
+        verbose_name_plural = _("contributions")
+        constraints = [
+            models.UniqueConstraint(fields=["wiki", "revid"], name="contribution_once_per_wiki")
+        ]
+        indexes = [models.Index(fields=["drive", "tagged", "timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.wiki}:{self.revid}"
+
+    @property
+    def counts(self) -> bool:
+        return self.tagged or self.counted_in

@@ -88,3 +88,70 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
         libraries=list(libraries[:LIBRARY_ROWS]),
         library_count=library_count,
     )
+
+
+# Contribution drives ------------------------------------------------------------------------
+
+
+def drive_counted(drive: Campaign):
+    """The drive's contributions that count: tagged, or counted in by a coordinator."""
+    from .models import Contribution
+
+    return Contribution.objects.filter(drive=drive).filter(Q(tagged=True) | Q(counted_in=True))
+
+
+def drive_totals(drive: Campaign) -> dict:
+    """Edits, references added, librarians, libraries and wikis: one aggregate query."""
+    from django.db.models import Sum
+
+    return drive_counted(drive).aggregate(
+        edits=Count("pk"),
+        references=Coalesce(Sum("references_added"), 0),
+        librarians=Count("librarian", distinct=True),
+        libraries=Count("library", distinct=True),
+        wikis=Count("wiki", distinct=True),
+    )
+
+
+def drive_leaderboard(drive: Campaign, *, limit: int = 50) -> list[dict]:
+    """Libraries ranked by references added, then edits."""
+    from django.db.models import Sum
+
+    return list(
+        drive_counted(drive)
+        .exclude(library=None)
+        .values("library_id", "library__name", "library__city", "library__slug")
+        .annotate(
+            edits=Count("pk"),
+            references=Coalesce(Sum("references_added"), 0),
+            librarians=Count("librarian", distinct=True),
+        )
+        .order_by("-references", "-edits", "library__name")[:limit]
+    )
+
+
+def drive_edits_by_day(drive: Campaign) -> list[dict]:
+    """Counted edits and references per day of the drive (days without edits included)."""
+    from datetime import timedelta
+
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+
+    rows = {
+        row["day"]: row
+        for row in drive_counted(drive)
+        .annotate(day=TruncDate("timestamp"))
+        .values("day")
+        .annotate(edits=Count("pk"), references=Coalesce(Sum("references_added"), 0))
+        .order_by("day")
+    }
+    if not drive.starts_on or not drive.ends_on:
+        return list(rows.values())
+    days, day = [], drive.starts_on
+    while day <= drive.ends_on:
+        row = rows.get(day, {})
+        days.append(
+            {"day": day, "edits": row.get("edits", 0), "references": row.get("references", 0)}
+        )
+        day += timedelta(days=1)
+    return days

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import public_views, views
+from . import drive_views, public_views, views
 
 app_name = "campaigns"
 
@@ -60,5 +60,19 @@ urlpatterns = [
         "campaigns/deliveries/<int:pk>/moderation/",
         views.DeliveryModerationView.as_view(),
         name="delivery-moderation",
+    ),
+    # Contribution drives (campaigns.drive_views).
+    path("campaigns/<int:pk>/drive/", drive_views.DriveDetailView.as_view(), name="drive-detail"),
+    path("campaigns/<int:pk>/drive/runs/", drive_views.DriveRunsView.as_view(), name="drive-runs"),
+    path("campaigns/<int:pk>/drive/pull/", drive_views.DrivePullView.as_view(), name="drive-pull"),
+    path(
+        "campaigns/contributions/<int:pk>/count-in/",
+        drive_views.ContributionCountInView.as_view(),
+        name="contribution-count-in",
+    ),
+    path(
+        "drives/<int:pk>/leaderboard/",
+        drive_views.PublicLeaderboardView.as_view(),
+        name="drive-leaderboard-public",
     ),
 ]

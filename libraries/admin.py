@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from .models import ActivitySignal, Librarian, Library, LibraryStatusChange, MailingList, Region
+from .models import (
+    ActivitySignal,
+    Librarian,
+    Library,
+    LibraryScoreSnapshot,
+    LibraryStatusChange,
+    MailingList,
+    Region,
+)
 
 
 @admin.register(Region)
@@ -25,7 +33,7 @@ class LibrarianInline(admin.TabularInline):
 
 @admin.register(Library)
 class LibraryAdmin(admin.ModelAdmin):
-    list_display = ["name", "city", "region", "status", "languages"]
+    list_display = ["name", "city", "region", "status", "languages", "score"]
     list_filter = ["status", "region"]
     search_fields = ["name", "city"]
     prepopulated_fields = {"slug": ["name", "city"]}
@@ -70,6 +78,22 @@ class LibraryStatusChangeAdmin(admin.ModelAdmin):
     search_fields = ["library__name", "reason"]
     list_select_related = ["library", "changed_by"]
     date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LibraryScoreSnapshot)
+class LibraryScoreSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: snapshots are what the score refresh wrote (libraries.scoring)."""
+
+    list_display = ["date", "library", "score", "computed_at"]
+    list_filter = ["date"]
+    search_fields = ["library__name"]
+    list_select_related = ["library"]
 
     def has_add_permission(self, request):
         return False

@@ -176,3 +176,20 @@ class ImportConfirmForm(forms.Form):
         label=_("Import only the valid rows and leave the rows with errors out"),
         required=False,
     )
+
+
+class ShortlistForm(forms.Form):
+    """How many libraries per region the shortlist shows (and its actions act on)."""
+
+    n = forms.IntegerField(
+        label=_("Libraries per region"),
+        min_value=1,
+        max_value=100,
+        required=False,
+        initial=10,
+    )
+
+    def per_region(self, default: int) -> int:
+        if self.is_valid() and self.cleaned_data["n"]:
+            return self.cleaned_data["n"]
+        return default

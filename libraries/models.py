@@ -328,3 +328,36 @@ class ActivitySignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} — {self.library}"
+
+
+class LibraryScoreSnapshot(models.Model):
+    """A library's score as the refresh computed it, one row per library and day: the trend.
+
+    Refreshing again on the same day overwrites that day's row (libraries.scoring).
+    """
+
+    library = models.ForeignKey(
+        Library,
+        on_delete=models.CASCADE,
+        related_name="score_snapshots",
+        verbose_name=_("library"),
+        # The unique (library, date) index starts with the library: a second index on it
+        # alone would only slow the nightly insert of every library's row.
+        db_index=False,
+    )
+    date = models.DateField(_("date"))
+    score = models.FloatField(_("score"))
+    computed_at = models.DateTimeField(_("computed"))
+
+    class Meta:
+        ordering = ["library", "-date"]
+        verbose_name = _("score snapshot")
+        verbose_name_plural = _("score snapshots")
+        constraints = [
+            # Also the index of "the last 30 days of this library", and the conflict target
+            # of the refresh's upsert.
+            models.UniqueConstraint(fields=["library", "date"], name="score_snapshot_one_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.library}: {self.score:.1f} ({self.date})"

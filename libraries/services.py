@@ -3,7 +3,11 @@
 A library enters the pipeline through ``library_create`` (which opens its status history)
 and moves through it only by ``library_status_change``, so that every step says who or what
 moved it and why. Observed facts are recorded with ``signal_record``, by the other apps as
-they happen and by coordinators by hand.
+they happen and by coordinators by hand; scores are made of them (``libraries.scoring``).
+
+The shortlist page writes through ``shortlist_ranks_save`` (the hand ranks the campaign filter
+"shortlisted librarians only" reads) and ``shortlist_campaign_create`` (a draft campaign to
+the librarians shown).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from .models import ActivitySignal, Librarian, Library, LibraryStatusChange
 
@@ -123,3 +129,46 @@ def signal_record(
         note=note,
         recorded_by=recorded_by,
     )
+
+
+@transaction.atomic
+def shortlist_ranks_save(*, librarians: list[Librarian]) -> int:
+    """Rank ``librarians`` 1, 2, … in the order given and take everyone else off the shortlist.
+
+    Two UPDATEs whatever the number of librarians. Returns how many are ranked.
+    """
+    ids = list(dict.fromkeys(librarian.pk for librarian in librarians))
+    Librarian.objects.filter(shortlist_rank__isnull=False).exclude(pk__in=ids).update(
+        shortlist_rank=None
+    )
+    if ids:
+        Librarian.objects.filter(pk__in=ids).update(
+            shortlist_rank=Case(
+                *(When(pk=pk, then=Value(rank)) for rank, pk in enumerate(ids, start=1))
+            )
+        )
+    return len(ids)
+
+
+@transaction.atomic
+def shortlist_campaign_create(
+    *, librarians: list[Librarian], created_by: AbstractBaseUser | None = None
+):
+    """A draft follow-up campaign whose audience is ``librarians``, picked by hand.
+
+    The coordinator then writes its messages on the campaign's page; nothing is sent here.
+    """
+    # Imported here: campaigns builds on libraries, not the other way round, except for this
+    # one action of the shortlist page.
+    from campaigns.models import Campaign
+
+    if not librarians:
+        raise ValueError("A campaign needs at least one librarian.")
+    campaign = Campaign.objects.create(
+        # Translators: the title of a campaign made from the shortlist page, with its date.
+        title=_("Shortlist %(date)s") % {"date": timezone.localdate().isoformat()},
+        kind=Campaign.Kind.FOLLOW_UP,
+        created_by=created_by,
+    )
+    campaign.librarians.set(librarians)
+    return campaign

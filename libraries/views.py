@@ -1,4 +1,5 @@
-"""Coordinator pages for libraries, librarians and mailing lists, and the CSV import/export.
+"""Coordinator pages for libraries, librarians and mailing lists, the CSV import/export, and
+the shortlist (scores per region, its CSV, and what it writes: ranks, a campaign, a refresh).
 
 Every view here requires a login (LoginRequiredMiddleware) and the model permission it acts
 with (PermissionRequiredMixin): the Coordinators group holds them all.
@@ -6,11 +7,12 @@ with (PermissionRequiredMixin): the Coordinators group holds them all.
 
 import csv
 
+from celery.result import EagerResult
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
-from django.http import FileResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
-from . import imports, services
+from . import imports, scoring, services
 from .forms import (
     ActivitySignalForm,
     ImportConfirmForm,
@@ -29,8 +31,11 @@ from .forms import (
     LibraryForm,
     LibraryStatusForm,
     MailingListForm,
+    ShortlistForm,
 )
 from .models import Librarian, Library, LibraryStatusChange, MailingList, Region
+from .selectors import SHORTLIST_LIBRARIES_PER_REGION, shortlist_build
+from .tasks import scores_refresh_task
 
 PAGE_SIZE = 25
 IMPORT_SESSION_KEY = "libraries_import"
@@ -76,6 +81,7 @@ class LibraryListView(PermissionRequiredMixin, ListView):
 class LibraryDetailView(PermissionRequiredMixin, DetailView):
     permission_required = "libraries.view_library"
     recent_signals = 20
+    trend_days = 30
 
     def get_queryset(self):
         return Library.objects.select_related("region").prefetch_related(
@@ -91,13 +97,34 @@ class LibraryDetailView(PermissionRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         library = self.object
         signals = library.signals.select_related("librarian", "recorded_by")
+        # Oldest first, as the trend reads.
+        snapshots = list(library.score_snapshots.order_by("-date")[: self.trend_days])[::-1]
         context.update(
             signals=signals[: self.recent_signals],
             signal_count=signals.count(),
             status_form=LibraryStatusForm(initial={"status": library.status}),
             signal_form=ActivitySignalForm(library=library),
+            explanation=scoring.score_explain(library),
+            snapshots=snapshots,
+            sparkline=_sparkline([snapshot.score for snapshot in snapshots]),
         )
         return context
+
+
+def _sparkline(values: list[float], *, width: int = 240, height: int = 40) -> str:
+    """The points of an SVG polyline drawing ``values`` left to right, or "" for fewer than 2.
+
+    Drawn on the server: the numbers are in the table next to it, and no script is needed.
+    """
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = width / (len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - (value - low) / span * height:.1f}"
+        for i, value in enumerate(values)
+    )
 
 
 class LibraryCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
@@ -412,3 +439,137 @@ class LibraryImportConfirmView(ImportPermissionMixin, View):
             },
         )
         return redirect(reverse("libraries:library-list"))
+
+
+# The shortlist -------------------------------------------------------------------------------
+
+
+def _per_region(data) -> int:
+    return ShortlistForm(data).per_region(SHORTLIST_LIBRARIES_PER_REGION)
+
+
+class ShortlistView(PermissionRequiredMixin, View):
+    """Per region, the libraries with the highest scores, why, and their most active people."""
+
+    permission_required = "libraries.view_library"
+    template_name = "libraries/shortlist.html"
+
+    def get(self, request):
+        per_region = _per_region(request.GET)
+        return render(
+            request,
+            self.template_name,
+            {
+                "shortlist": shortlist_build(per_region=per_region),
+                "form": ShortlistForm(initial={"n": per_region}),
+                "per_region": per_region,
+                "refreshed_at": scoring.scores_refreshed_at(),
+            },
+        )
+
+
+class ShortlistExportView(PermissionRequiredMixin, View):
+    """The shortlist as a CSV, one row per librarian (a library with nobody gets one row)."""
+
+    permission_required = ("libraries.view_library", "libraries.view_librarian")
+
+    def get(self, request):
+        shortlist = shortlist_build(per_region=_per_region(request.GET))
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="shortlist-{timezone.localdate().isoformat()}.csv"'
+        )
+        # The BOM tells spreadsheet programs the file is UTF-8.
+        response.write("\ufeff")
+        writer = csv.writer(response)
+        writer.writerow(
+            [
+                _("region"),
+                _("library"),
+                _("score"),
+                _("reason"),
+                _("librarian"),
+                _("email"),
+                _("activity"),
+                _("shortlist rank"),
+            ]
+        )
+        for region in shortlist:
+            for entry in region.libraries:
+                library = entry.library
+                start = [region.region.name, library.name, f"{library.score:.2f}"]
+                start.append(entry.reason_text)
+                if not entry.librarians:
+                    writer.writerow([*start, "", "", "", ""])
+                for person in entry.librarians:
+                    librarian = person.librarian
+                    writer.writerow(
+                        [
+                            *start,
+                            librarian.name,
+                            librarian.email,
+                            f"{person.activity:.2f}",
+                            librarian.shortlist_rank or "",
+                        ]
+                    )
+        return response
+
+
+class ScoresRefreshView(PermissionRequiredMixin, View):
+    """Recompute every score now, as the nightly task does (in-process without a broker)."""
+
+    permission_required = "libraries.change_library"
+
+    def post(self, request):
+        result = scores_refresh_task.delay()
+        if isinstance(result, EagerResult):
+            messages.success(
+                request, _("Scores refreshed for %(count)d libraries.") % {"count": result.get()}
+            )
+        else:
+            messages.success(request, _("Score refresh started: reload the page in a moment."))
+        return redirect(_shortlist_url(request.POST))
+
+
+def _shortlist_url(data) -> str:
+    return f"{reverse('libraries:shortlist')}?n={_per_region(data)}"
+
+
+class ShortlistRanksView(PermissionRequiredMixin, View):
+    """Give the librarians shown their shortlist rank, 1 first, and clear everyone else's."""
+
+    permission_required = ("libraries.view_library", "libraries.change_librarian")
+
+    def post(self, request):
+        librarians = shortlist_build(per_region=_per_region(request.POST)).librarians()
+        count = services.shortlist_ranks_save(librarians=librarians)
+        messages.success(
+            request,
+            _(
+                "%(count)d librarians ranked: campaigns for “shortlisted librarians only” "
+                "now reach them."
+            )
+            % {"count": count},
+        )
+        return redirect(_shortlist_url(request.POST))
+
+
+class ShortlistCampaignView(PermissionRequiredMixin, View):
+    """A draft campaign to the librarians shown, picked by hand; then its page."""
+
+    permission_required = ("libraries.view_library", "campaigns.add_campaign")
+
+    def post(self, request):
+        librarians = shortlist_build(per_region=_per_region(request.POST)).librarians()
+        if not librarians:
+            messages.error(request, _("The shortlist has no librarian to write to."))
+            return redirect(_shortlist_url(request.POST))
+        campaign = services.shortlist_campaign_create(
+            librarians=librarians, created_by=request.user
+        )
+        messages.success(
+            request,
+            _("Draft campaign created for %(count)d librarians: write its message.")
+            % {"count": len(librarians)},
+        )
+        return redirect("campaigns:campaign-detail", pk=campaign.pk)

@@ -190,6 +190,70 @@ MEETUPS_HORIZON_DAYS = env.int("MEETUPS_HORIZON_DAYS", default=120)
 # Reminders are emailed this many days before each meeting.
 MEETUPS_REMINDER_DAYS = env.list("MEETUPS_REMINDER_DAYS", cast=int, default=[7, 1])
 
+# Wikis, read through campaigns.wiki (the only module that imports pywikibot).
+# The Action API URL of each wiki, by short name; the variable replaces the whole table:
+# WIKIS=frwiki=http://127.0.0.1:8090/w/api.php,commons=https://commons.wikimedia.org/w/api.php
+WIKIS = env.dict(
+    "WIKIS",
+    default={
+        "frwiki": "https://fr.wikipedia.org/w/api.php",
+        "dewiki": "https://de.wikipedia.org/w/api.php",
+        "enwiki": "https://en.wikipedia.org/w/api.php",
+        "commons": "https://commons.wikimedia.org/w/api.php",
+    },
+)
+# pywikibot's cache (site and parameter info) and throttle file; created on demand.
+WIKI_CACHE_DIR = Path(env.str("WIKI_CACHE_DIR", default=str(BASE_DIR / "var" / "pywikibot")))
+# Seconds to wait for a wiki's answer; a call gives up after WIKI_ATTEMPTS tries.
+WIKI_TIMEOUT = env.float("WIKI_TIMEOUT", default=5.0)
+WIKI_ATTEMPTS = env.int("WIKI_ATTEMPTS", default=3)
+# Longest pause between tries, whatever a Retry-After header asks for.
+WIKI_MAX_WAIT = env.float("WIKI_MAX_WAIT", default=5.0)
+# Seconds of replication lag above which the wiki asks us to come back later; 5 is the
+# value Wikimedia asks of bots (https://www.mediawiki.org/wiki/Manual:Maxlag_parameter).
+WIKI_MAXLAG = env.int("WIKI_MAXLAG", default=5)
+# Put in the User-Agent of every wiki request, as the Wikimedia User-Agent policy asks.
+WIKI_USER_AGENT_CONTACT = env.str("WIKI_USER_AGENT_CONTACT", default="outreach@localhost")
+
+# Scores (libraries.scoring): a library's score is the sum of its activity signals, each
+# weighted by its kind and halved every SCORE_HALF_LIFE_DAYS of age. SCORE_WEIGHTS in the
+# environment overrides some weights and keeps the others: SCORE_WEIGHTS=tagged_edit=1,story=6.
+SCORE_WEIGHTS = {
+    "list_reply": 2.0,
+    "invitation_yes": 5.0,
+    "invitation_maybe": 2.0,
+    # A "no" is an answer, not interest: it neither helps nor harms.
+    "invitation_no": 0.0,
+    "rsvp_yes": 2.0,
+    "attended": 3.0,
+    "hosted_meetup": 8.0,
+    "tagged_edit": 1.0,
+    "reference_added": 2.0,
+    "story": 4.0,
+    "contact": 1.0,
+}
+
+
+def _score_weights(text: str) -> dict[str, float]:
+    """Parse "kind=weight,kind=weight" into {kind: weight}. Not env.dict, which reads "1.5" as
+    15 (it takes the dot for a thousands separator)."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, sep, value = item.partition("=")
+        try:
+            weights[kind.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not kind.strip():
+            raise ImproperlyConfigured(f"SCORE_WEIGHTS: {item!r} is not kind=number.")
+    return weights
+
+
+SCORE_WEIGHTS |= _score_weights(env.str("SCORE_WEIGHTS", default=""))
+SCORE_HALF_LIFE_DAYS = env.float("SCORE_HALF_LIFE_DAYS", default=180.0)
+if SCORE_HALF_LIFE_DAYS <= 0:
+    raise ImproperlyConfigured("SCORE_HALF_LIFE_DAYS must be a positive number of days.")
+
 # Uploads: a CSV directory of a few thousand librarians is well under this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

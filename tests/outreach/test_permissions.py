@@ -7,8 +7,9 @@ PUBLIC_PAGES fails the test until someone decides who may see it.
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from campaigns.models import Campaign, Delivery, Message
+from campaigns.models import Campaign, Contribution, Delivery, Message
 from meetings.services import meetings_materialise
 from tests.factories import (
     LibrarianFactory,
@@ -37,6 +38,11 @@ COORDINATOR_PAGES = {
     "libraries:mailinglist-create": (lambda o: {}, 200),
     "libraries:mailinglist-detail": (lambda o: {"slug": o["mailing_list"].slug}, 200),
     "libraries:mailinglist-update": (lambda o: {"slug": o["mailing_list"].slug}, 200),
+    "libraries:shortlist": (lambda o: {}, 200),
+    "libraries:shortlist-export": (lambda o: {}, 200),
+    "libraries:shortlist-ranks": (lambda o: {}, 405),
+    "libraries:shortlist-campaign": (lambda o: {}, 405),
+    "libraries:scores-refresh": (lambda o: {}, 405),
     "meetings:series-list": (lambda o: {}, 200),
     "meetings:series-create": (lambda o: {}, 200),
     "meetings:series-detail": (lambda o: {"slug": o["series"].slug}, 200),
@@ -64,6 +70,10 @@ COORDINATOR_PAGES = {
     "campaigns:campaign-follow-up": (lambda o: {"pk": o["campaign"].pk}, 405),
     "campaigns:delivery-list": (lambda o: {"pk": o["campaign"].pk}, 200),
     "campaigns:delivery-moderation": (lambda o: {"pk": o["delivery"].pk}, 405),
+    "campaigns:drive-detail": (lambda o: {"pk": o["drive"].pk}, 200),
+    "campaigns:drive-runs": (lambda o: {"pk": o["drive"].pk}, 200),
+    "campaigns:drive-pull": (lambda o: {"pk": o["drive"].pk}, 405),
+    "campaigns:contribution-count-in": (lambda o: {"pk": o["contribution"].pk}, 405),
 }
 PUBLIC_PAGES = {
     "healthz",
@@ -84,6 +94,8 @@ PUBLIC_PAGES = {
     "campaigns:answer",
     "campaigns:unsubscribe",
     "campaigns:preferences",
+    # A drive's leaderboard, library names only, when the drive opted in.
+    "campaigns:drive-leaderboard-public",
 }
 # The admin has its own login and staff check; it is not swept here.
 SKIPPED_NAMESPACES = {"admin"}
@@ -113,9 +125,23 @@ def objects(db):
     delivery = Delivery.objects.create(
         campaign=campaign, email=mailing_list.posting_address, mailing_list=mailing_list
     )
+    drive = Campaign.objects.create(
+        title="#1lib1ref", kind="contribution_drive", hashtags="#1lib1ref", wikis="frwiki"
+    )
+    contribution = Contribution.objects.create(
+        drive=drive,
+        wiki="frwiki",
+        revid=1,
+        page="Lausanne",
+        username="Demo",
+        timestamp=timezone.now(),
+        tagged=False,
+    )
     return {
         "campaign": campaign,
         "delivery": delivery,
+        "drive": drive,
+        "contribution": contribution,
         "library": librarian.library,
         "librarian": librarian,
         "mailing_list": mailing_list,

@@ -1,0 +1,140 @@
+"""Page-shaped reads of the libraries domain that join several models.
+
+``shortlist_build`` is the shortlist page, its CSV and the librarians its actions write to:
+per region, the libraries with the highest score, why (the kinds of signal that weigh most),
+and their most active librarians. Four queries whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from . import scoring
+from .models import ActivitySignal, Librarian, Library, Region
+
+SHORTLIST_LIBRARIES_PER_REGION = 10
+SHORTLIST_LIBRARIANS_PER_LIBRARY = 3
+SHORTLIST_REASON_KINDS = 2
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str
+    label: str
+    contribution: float
+
+
+@dataclass
+class ShortlistLibrarian:
+    librarian: Librarian
+    activity: float
+
+
+@dataclass
+class ShortlistLibrary:
+    library: Library
+    position: int
+    reasons: list[Reason] = field(default_factory=list)
+    librarians: list[ShortlistLibrarian] = field(default_factory=list)
+
+    @property
+    def reason_text(self) -> str:
+        return "; ".join(f"{reason.label} ({reason.contribution:.1f})" for reason in self.reasons)
+
+
+@dataclass
+class ShortlistRegion:
+    region: Region
+    libraries: list[ShortlistLibrary] = field(default_factory=list)
+
+
+@dataclass
+class Shortlist:
+    regions: list[ShortlistRegion]
+    per_region: int
+
+    def __iter__(self) -> Iterator[ShortlistRegion]:
+        return iter(self.regions)
+
+    def librarians(self) -> list[Librarian]:
+        """Every librarian shown, in shortlist order (region, library, activity)."""
+        return [
+            entry.librarian
+            for region in self.regions
+            for library in region.libraries
+            for entry in library.librarians
+        ]
+
+
+def shortlist_build(
+    *, per_region: int = SHORTLIST_LIBRARIES_PER_REGION, now: datetime | None = None
+) -> Shortlist:
+    """The top ``per_region`` libraries of each region by stored score, above zero.
+
+    Each comes with the two kinds of signal that contribute most to its score now (the
+    reason) and its three most active reachable librarians: by the weighted, decayed sum of
+    their own signals, then by the rank a coordinator gave by hand, then by name. A library
+    whose signals name nobody still shows its librarians, with an activity of 0: they are
+    the people to write to.
+
+    Four queries: the libraries (ranked within their region by a window function), their
+    contributions by kind, their librarians, and the librarians' activity.
+    """
+    now = now or timezone.now()
+    ranked = (
+        Library.objects.filter(score__gt=0)
+        .select_related("region")
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("region_id")],
+                order_by=[F("score").desc(), F("name").asc(), F("pk").asc()],
+            )
+        )
+        .filter(position__lte=per_region)
+        .order_by("region__name", "position")
+    )
+    entries = [ShortlistLibrary(library=library, position=library.position) for library in ranked]
+    library_ids = [entry.library.pk for entry in entries]
+    if not library_ids:
+        return Shortlist(regions=[], per_region=per_region)
+
+    labels = dict(ActivitySignal.Kind.choices)
+    contributions = scoring.library_kind_contributions(library_ids, now=now)
+    activity = scoring.librarians_activity(library_ids=library_ids, now=now)
+    librarians: dict[int, list[ShortlistLibrarian]] = {}
+    for librarian in Librarian.objects.reachable().filter(library_id__in=library_ids):
+        librarians.setdefault(librarian.library_id, []).append(
+            ShortlistLibrarian(librarian=librarian, activity=activity.get(librarian.pk, 0.0))
+        )
+
+    regions: dict[int, ShortlistRegion] = {}
+    for entry in entries:
+        library = entry.library
+        by_kind = sorted(
+            contributions.get(library.pk, {}).items(), key=lambda item: (-item[1], item[0])
+        )
+        entry.reasons = [
+            Reason(kind=kind, label=str(labels.get(kind, kind)), contribution=contribution)
+            for kind, contribution in by_kind[:SHORTLIST_REASON_KINDS]
+            if contribution > 0
+        ]
+        entry.librarians = sorted(
+            librarians.get(library.pk, []),
+            key=lambda item: (
+                -item.activity,
+                item.librarian.shortlist_rank is None,
+                item.librarian.shortlist_rank or 0,
+                item.librarian.name,
+                item.librarian.pk,
+            ),
+        )[:SHORTLIST_LIBRARIANS_PER_LIBRARY]
+        regions.setdefault(library.region_id, ShortlistRegion(region=library.region))
+        regions[library.region_id].libraries.append(entry)
+    return Shortlist(regions=list(regions.values()), per_region=per_region)
