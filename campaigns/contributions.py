@@ -119,9 +119,10 @@ def _users_key(names: list[str]) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-def _accounts_check(wiki_code: str, librarians: list[Librarian], now: datetime) -> list[Librarian]:
-    """The librarians whose username exists on the wiki and is not a bot, asking the wiki
-    only about names it was not asked about lately."""
+def _accounts_check(wiki_code: str, librarians: list[Librarian], now: datetime) -> dict:
+    """The librarians whose account exists on the wiki and is not a bot, by the wiki's
+    spelling of their name; the wiki is asked only about names it was not asked about lately
+    (a missing name is flagged on the librarian, not asked again at every pull)."""
     known = {
         account.librarian_id: account
         for account in WikiAccount.objects.filter(wiki=wiki_code, librarian__in=librarians)
@@ -136,22 +137,22 @@ def _accounts_check(wiki_code: str, librarians: list[Librarian], now: datetime) 
     if ask:
         answers = wiki.users_info(wiki_code, sorted({lib.wiki_username for lib in ask}))
         for librarian in ask:
-            info = answers.get(librarian.wiki_username)
-            account, _created = WikiAccount.objects.update_or_create(
+            info = answers[librarian.wiki_username]
+            known[librarian.pk], _created = WikiAccount.objects.update_or_create(
                 librarian=librarian,
                 wiki=wiki_code,
                 defaults={
                     "username": librarian.wiki_username,
-                    "exists": bool(info and info.exists and info.valid),
-                    "bot": bool(info and info.bot),
+                    "wiki_name": info.name,
+                    "exists": info.exists and info.valid,
+                    "bot": info.bot,
                 },
             )
-            known[librarian.pk] = account
-    return [
-        librarian
+    return {
+        known[librarian.pk].wiki_name: librarian
         for librarian in librarians
         if known[librarian.pk].exists and not known[librarian.pk].bot
-    ]
+    }
 
 
 def contributions_pull(*, drive: Campaign, now: datetime | None = None) -> PullRun:
@@ -162,7 +163,7 @@ def contributions_pull(*, drive: Campaign, now: datetime | None = None) -> PullR
     """
     now = now or timezone.now()
     run = PullRun.objects.create(drive=drive)
-    requests_before = wiki.request_count()
+    run.requests_before = requests_before = wiki.request_count()
     pattern = hashtag_pattern(hashtags_parse(drive.hashtags))
     start, end = drive_window(drive, now=now)
     librarians = list(
@@ -174,9 +175,8 @@ def contributions_pull(*, drive: Campaign, now: datetime | None = None) -> PullR
         for wiki_code in drive_wikis(drive):
             if wiki_code not in settings.WIKIS:
                 raise ValueError(_("Unknown wiki: %(code)s") % {"code": wiki_code})
-            active = _accounts_check(wiki_code, librarians, now)
-            run.users += len(active)
-            by_name = {librarian.wiki_username: librarian for librarian in active}
+            by_name = _accounts_check(wiki_code, librarians, now)
+            run.users += len(by_name)
             names = sorted(by_name)
             for first in range(0, len(names), wiki.USERS_PER_REQUEST):
                 batch = names[first : first + wiki.USERS_PER_REQUEST]
@@ -210,6 +210,9 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> N
         _page_store(run, drive, wiki_code, edits, by_name, pattern)
         cursor.token, cursor.window_end = token or "", window_end
         cursor.save(update_fields=["token", "window_end", "updated_at"])
+        # Progress for the drive's page, page by page.
+        run.requests = wiki.request_count() - run.requests_before
+        run.save(update_fields=["users", "requests", "edits_seen", "edits_kept", "untagged_kept"])
     cursor.covered_until, cursor.token = window_end, ""
     cursor.save(update_fields=["covered_until", "token", "updated_at"])
 

@@ -336,7 +336,9 @@ class WikiAccount(models.Model):
 
     librarian = models.ForeignKey(Librarian, on_delete=models.CASCADE, related_name="wiki_accounts")
     wiki = models.CharField(_("wiki"), max_length=50)
+    # As the librarian's record had it when asked, and as the wiki spells it.
     username = models.CharField(_("username"), max_length=255)
+    wiki_name = models.CharField(_("name on the wiki"), max_length=255, blank=True)
     exists = models.BooleanField(_("exists"))
     bot = models.BooleanField(_("bot"), default=False)
     checked_at = models.DateTimeField(_("checked"), auto_now=True)

@@ -52,11 +52,12 @@ _CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 def fixtures_dir() -> Path:
-    """The recorded exchanges: $WIKI_FIXTURES_DIR, else shared/ beside the repository."""
+    """The recorded exchanges: $WIKI_FIXTURES_DIR, else the copy in tests/fixtures (taken
+    from the project's shared/fixtures/mediawiki-1.39, unchanged)."""
     configured = os.environ.get("WIKI_FIXTURES_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mediawiki-1.39"
+    return Path(__file__).resolve().parent / "fixtures" / "mediawiki-1.39"
 
 
 def load_exchanges(directory: Path | None = None) -> list[dict[str, Any]]:

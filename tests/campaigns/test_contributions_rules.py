@@ -2,7 +2,6 @@
 recorded from a real MediaWiki 1.39 (shared/fixtures/mediawiki-1.39)."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +12,12 @@ from campaigns.contributions import (
     references_count,
     summary_matches,
 )
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "mediawiki-1.39"
+from tests.wiki_server import fixtures_dir
 
 
 @pytest.fixture(scope="module")
 def texts() -> dict[int, str]:
-    exchange = json.loads((FIXTURES / "16_revisions_by_revids_with_parents.json").read_text())
+    exchange = json.loads((fixtures_dir() / "16_revisions_by_revids_with_parents.json").read_text())
     pages = exchange["response"]["body"]["query"]["pages"].values()
     return {r["revid"]: r["slots"]["main"]["*"] for page in pages for r in page["revisions"]}
 

@@ -1,0 +1,236 @@
+"""Pulling a drive's contributions from a real HTTP server speaking the MediaWiki API, which
+holds the wiki recorded in shared/fixtures/mediawiki-1.39 (tests.wiki_server)."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from django.urls import reverse
+
+from campaigns import wiki
+from campaigns.contributions import contribution_count_in, contributions_pull
+from campaigns.models import Campaign, Contribution, PullCursor, PullRun, WikiAccount
+from libraries.models import ActivitySignal
+from tests.factories import LibrarianFactory, LibraryFactory
+from tests.wiki_server import recorded_wiki
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def server():
+    fake = recorded_wiki()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def demo_wiki(server, settings, tmp_path, monkeypatch):
+    settings.WIKIS = {"demo": server.api_url}
+    settings.WIKI_CACHE_DIR = tmp_path / "pywikibot"
+    settings.WIKI_TIMEOUT, settings.WIKI_ATTEMPTS, settings.WIKI_MAX_WAIT = 1.0, 2, 0.2
+    monkeypatch.chdir(tmp_path)
+    return server
+
+
+@pytest.fixture
+def librarians(db):
+    """The recorded wiki's accounts, as librarians of four libraries; one has no account."""
+    named, libraries = {}, {}
+    for username, library in [
+        ("Demo Librarian", "Bibliothèque de Morges"),
+        ("Exemple Bibliothécaire", "Bibliothèque de Nyon"),
+        ("Sample Archivist", "Archives cantonales"),
+        ("Demo Bot", "Archives cantonales"),
+        ("No Such User", "Bibliothèque d'Aigle"),
+    ]:
+        if library not in libraries:
+            libraries[library] = LibraryFactory(name=library)
+        named[username] = LibrarianFactory(wiki_username=username, library=libraries[library])
+    LibrarianFactory(wiki_username="")  # never asked about
+    return named
+
+
+@pytest.fixture
+def drive(db):
+    return Campaign.objects.create(
+        title="#1lib1ref",
+        kind=Campaign.Kind.CONTRIBUTION_DRIVE,
+        hashtags="#1lib1ref #1bib1ref",
+        wikis="demo",
+        starts_on=date(2023, 1, 1),
+        ends_on=date(2026, 11, 30),
+    )
+
+
+def _kept(drive, **filters):
+    return set(Contribution.objects.filter(drive=drive, **filters).values_list("revid", flat=True))
+
+
+def test_a_pull_keeps_the_tagged_edits_of_known_librarians(demo_wiki, librarians, drive):
+    run = contributions_pull(drive=drive, now=NOW)
+
+    assert run.status == PullRun.Status.DONE, run.errors
+    # Tagged: 2, 3, 5, 6, 8, 9, 11 (a talk page: tagged, no reference), 13, 17. Not 16: its
+    # author is in the bot group. Not 4, 7, 10, 12, 14, 15: no hashtag, no reference added.
+    assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17}
+    assert _kept(drive, tagged=False) == set()
+    refs = dict(Contribution.objects.values_list("revid", "references_added"))
+    assert refs[2] == 1 and refs[3] == 1 and refs[6] == 2 and refs[9] == 2 and refs[11] == 0
+    lausanne = Contribution.objects.get(revid=8)
+    assert lausanne.librarian == librarians["Demo Librarian"]
+    assert lausanne.library.name == "Bibliothèque de Morges"
+    assert lausanne.summary == "Added citation (#1lib1ref)" and lausanne.page == "Lausanne"
+    assert (run.users, run.edits_kept, run.untagged_kept) == (3, 9, 0)
+
+
+def test_requests_are_batched_never_per_user_nor_per_revision(demo_wiki, librarians, drive):
+    wiki.reset_request_count()
+    demo_wiki.requests.clear()
+    run = contributions_pull(drive=drive, now=NOW)
+    by_kind = [r.get("list") or r.get("prop") or r.get("action") for r in demo_wiki.requests]
+    assert by_kind.count("users") == 1  # five names, one request
+    assert by_kind.count("usercontribs") == 1  # three accounts, one page
+    # The texts of the 9 kept revisions and their parents: 15 ids, one batch.
+    assert by_kind.count("revisions") == 1
+    assert run.requests == wiki.request_count()
+
+
+def test_pulling_again_adds_nothing_twice_and_asks_only_for_what_is_new(
+    demo_wiki, librarians, drive
+):
+    contributions_pull(drive=drive, now=NOW)
+    signals = ActivitySignal.objects.count()
+    demo_wiki.requests.clear()
+    again = contributions_pull(drive=drive, now=NOW)
+    assert again.status == "done" and again.edits_kept == 0
+    assert Contribution.objects.count() == 9 and ActivitySignal.objects.count() == signals
+    # Nothing new to ask: the window is covered, the accounts are known.
+    assert not [r for r in demo_wiki.requests if r.get("list") in ("users", "usercontribs")]
+
+
+def test_an_unknown_username_is_flagged_and_not_asked_again(demo_wiki, librarians, drive):
+    contributions_pull(drive=drive, now=NOW)
+    missing = WikiAccount.objects.get(librarian=librarians["No Such User"])
+    assert not missing.exists
+    assert WikiAccount.objects.get(librarian=librarians["Demo Bot"]).bot
+    drive.ends_on = date(2026, 12, 31)  # more to pull
+    drive.save()
+    demo_wiki.requests.clear()
+    contributions_pull(drive=drive, now=datetime(2026, 11, 24, tzinfo=UTC))
+    assert not [r for r in demo_wiki.requests if r.get("list") == "users"]
+
+
+def test_a_pull_that_fails_mid_way_keeps_what_it_stored_and_resumes(
+    demo_wiki, librarians, drive, monkeypatch
+):
+    monkeypatch.setattr(wiki, "CONTRIBUTIONS_PER_REQUEST", 3)  # several pages
+    # From the second page of usercontribs on, every attempt fails: the wiki died.
+    pages = []
+    original = wiki.contributions
+
+    def failing(*args, **kwargs):
+        for page in original(*args, **kwargs):
+            pages.append(page)
+            yield page
+            if len(pages) == 1:
+                demo_wiki.fail_next(50, "http503", match={"list": "usercontribs"})
+
+    monkeypatch.setattr(wiki, "contributions", failing)
+    failed = contributions_pull(drive=drive, now=NOW)
+    assert failed.status == PullRun.Status.FAILED and failed.errors
+    stored = Contribution.objects.count()
+    assert 0 < stored < 9
+    cursor = PullCursor.objects.get()
+    assert cursor.token and cursor.covered_until is None
+
+    demo_wiki._faults.clear()  # the wiki is back
+    monkeypatch.setattr(wiki, "contributions", original)
+    demo_wiki.requests.clear()
+    resumed = contributions_pull(drive=drive, now=NOW)
+    assert resumed.status == PullRun.Status.DONE
+    first = next(r for r in demo_wiki.requests if r.get("list") == "usercontribs")
+    assert first.get("uccontinue")  # from where it stopped, not from the start
+    assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17}
+
+
+def test_untagged_edits_that_add_references_are_kept_apart_until_counted_in(
+    demo_wiki, librarians, drive
+):
+    text17 = demo_wiki.revisions[17].text
+    demo_wiki.add_revision(
+        revid=18,
+        parentid=17,
+        pageid=3,
+        ns=0,
+        title="Bibliothèque cantonale",
+        user="Sample Archivist",
+        timestamp="2026-11-22T10:00:00Z",
+        comment="source",
+        text=text17 + "\nAjout.<ref>Rapport 2024, p. 3.</ref>",
+    )
+    run = contributions_pull(drive=drive, now=NOW)
+    assert run.untagged_kept == 1
+    untagged = Contribution.objects.get(revid=18)
+    assert not untagged.tagged and untagged.references_added == 1 and not untagged.counts
+    assert not ActivitySignal.objects.filter(source="demo:18").exists()  # never silently
+    contribution_count_in(contribution=untagged, counted=True)
+    kinds = list(ActivitySignal.objects.filter(source="demo:18").values_list("kind", flat=True))
+    assert sorted(kinds) == ["reference_added", "tagged_edit"]
+    contribution_count_in(contribution=untagged, counted=False)
+    assert not ActivitySignal.objects.filter(source="demo:18").exists()
+
+
+def test_kept_edits_become_signals_of_the_library(demo_wiki, librarians, drive):
+    contributions_pull(drive=drive, now=NOW)
+    morges = librarians["Demo Librarian"].library
+    signals = ActivitySignal.objects.filter(library=morges)
+    assert signals.filter(kind="tagged_edit").count() == 5  # revisions 2, 5, 8, 11, 13
+    assert signals.filter(kind="reference_added").count() == sum(
+        Contribution.objects.filter(library=morges).values_list("references_added", flat=True)
+    )
+
+
+def test_a_wiki_that_is_down_fails_the_run_with_a_clear_message(demo_wiki, librarians, drive):
+    demo_wiki.stop()
+    run = contributions_pull(drive=drive, now=NOW)
+    assert run.status == PullRun.Status.FAILED and run.errors
+    assert not Contribution.objects.exists()
+
+
+def test_the_drive_page_shows_totals_leaderboard_and_diffs(
+    demo_wiki, librarians, drive, coordinator_client
+):
+    contributions_pull(drive=drive, now=NOW)
+    page = coordinator_client.get(reverse("campaigns:drive-detail", args=[drive.pk]))
+    assert page.status_code == 200
+    assert page.context["totals"]["edits"] == 9
+    assert page.context["totals"]["libraries"] == 3
+    board = page.context["leaderboard"]
+    assert board[0]["library__name"] == "Bibliothèque de Morges"
+    html = page.content.decode()
+    assert f"{demo_wiki.origin}/w/index.php?diff=8&amp;oldid=0" in html.replace("prev", "0")
+    assert "Chart" in html or "drive-chart" in html
+
+
+def test_the_public_leaderboard_only_when_the_drive_opted_in(demo_wiki, librarians, drive, client):
+    contributions_pull(drive=drive, now=NOW)
+    url = reverse("campaigns:drive-leaderboard-public", args=[drive.pk])
+    assert client.get(url).status_code == 404
+    drive.public_leaderboard = True
+    drive.save()
+    html = client.get(url).content.decode()
+    assert "Bibliothèque de Morges" in html
+    for librarian in librarians.values():  # names of libraries only, no people
+        assert librarian.name not in html and librarian.email not in html
+
+
+def test_a_coordinator_starts_a_pull_from_the_drive_page(
+    demo_wiki, librarians, drive, coordinator_client
+):
+    response = coordinator_client.post(reverse("campaigns:drive-pull", args=[drive.pk]))
+    assert response.status_code == 302
+    assert PullRun.objects.get().status == "done"  # tasks run in-process in tests
+    runs = coordinator_client.get(reverse("campaigns:drive-runs", args=[drive.pk]))
+    assert "Done" in runs.content.decode()
