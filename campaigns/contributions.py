@@ -169,6 +169,7 @@ def contributions_pull(*, drive: Campaign, now: datetime | None = None) -> PullR
     librarians = list(
         Librarian.objects.exclude(wiki_username="").select_related("library").order_by("pk")
     )
+    wiki_code = ""
     try:
         if start >= end:
             raise ValueError(_("The drive's window has not started yet."))
@@ -181,7 +182,19 @@ def contributions_pull(*, drive: Campaign, now: datetime | None = None) -> PullR
             for first in range(0, len(names), wiki.USERS_PER_REQUEST):
                 batch = names[first : first + wiki.USERS_PER_REQUEST]
                 _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end)
-    except (wiki.WikiError, ValueError) as error:
+    except wiki.WikiError as error:
+        if error.transient:
+            message = _(
+                "%(wiki)s could not be reached or kept failing (%(error)s). What was stored is "
+                "kept; the next pull resumes where this one stopped."
+            )
+        else:
+            message = _("%(wiki)s refused the request (%(error)s).")
+        run.status, run.errors = (
+            PullRun.Status.FAILED,
+            message % {"wiki": wiki_code, "error": error},
+        )
+    except ValueError as error:
         run.status, run.errors = PullRun.Status.FAILED, str(error)
     else:
         run.status = PullRun.Status.DONE

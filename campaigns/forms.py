@@ -14,7 +14,7 @@ from .models import Campaign, Delivery, Message
 from .rendering import MessageError, template_check
 
 CAMPAIGN_FIELDS = ["title", "kind", "default_language", "meeting", "follow_up_of"]
-DRIVE_FIELDS = ["hashtags", "wikis", "starts_on", "ends_on"]
+DRIVE_FIELDS = ["hashtags", "wikis", "starts_on", "ends_on", "public_leaderboard"]
 AUDIENCE_FIELDS = [
     "mailing_lists",
     "filter_librarians",

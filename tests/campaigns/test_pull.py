@@ -195,7 +195,9 @@ def test_kept_edits_become_signals_of_the_library(demo_wiki, librarians, drive):
 def test_a_wiki_that_is_down_fails_the_run_with_a_clear_message(demo_wiki, librarians, drive):
     demo_wiki.stop()
     run = contributions_pull(drive=drive, now=NOW)
-    assert run.status == PullRun.Status.FAILED and run.errors
+    assert run.status == PullRun.Status.FAILED
+    assert run.errors.startswith("demo could not be reached or kept failing")
+    assert "the next pull resumes" in run.errors
     assert not Contribution.objects.exists()
 
 
