@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import scoring
 from .models import ActivitySignal, Librarian, Library, Region
@@ -138,3 +139,32 @@ def shortlist_build(
         regions.setdefault(library.region_id, ShortlistRegion(region=library.region))
         regions[library.region_id].libraries.append(entry)
     return Shortlist(regions=list(regions.values()), per_region=per_region)
+
+
+def shortlist_csv_rows(shortlist: Shortlist) -> Iterator[list]:
+    """The header, then one row per librarian; a library with nobody to write to gets one."""
+    yield [
+        _("region"),
+        _("library"),
+        _("score"),
+        _("reason"),
+        _("librarian"),
+        _("email"),
+        _("activity"),
+        _("shortlist rank"),
+    ]
+    for region in shortlist:
+        for entry in region.libraries:
+            library = entry.library
+            start = [region.region.name, library.name, f"{library.score:.2f}", entry.reason_text]
+            if not entry.librarians:
+                yield [*start, "", "", "", ""]
+            for person in entry.librarians:
+                librarian = person.librarian
+                yield [
+                    *start,
+                    librarian.name,
+                    librarian.email,
+                    f"{person.activity:.2f}",
+                    librarian.shortlist_rank or "",
+                ]

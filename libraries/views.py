@@ -34,7 +34,7 @@ from .forms import (
     ShortlistForm,
 )
 from .models import Librarian, Library, LibraryStatusChange, MailingList, Region
-from .selectors import SHORTLIST_LIBRARIES_PER_REGION, shortlist_build
+from .selectors import SHORTLIST_LIBRARIES_PER_REGION, shortlist_build, shortlist_csv_rows
 from .tasks import scores_refresh_task
 
 PAGE_SIZE = 25
@@ -481,37 +481,7 @@ class ShortlistExportView(PermissionRequiredMixin, View):
         )
         # The BOM tells spreadsheet programs the file is UTF-8.
         response.write("\ufeff")
-        writer = csv.writer(response)
-        writer.writerow(
-            [
-                _("region"),
-                _("library"),
-                _("score"),
-                _("reason"),
-                _("librarian"),
-                _("email"),
-                _("activity"),
-                _("shortlist rank"),
-            ]
-        )
-        for region in shortlist:
-            for entry in region.libraries:
-                library = entry.library
-                start = [region.region.name, library.name, f"{library.score:.2f}"]
-                start.append(entry.reason_text)
-                if not entry.librarians:
-                    writer.writerow([*start, "", "", "", ""])
-                for person in entry.librarians:
-                    librarian = person.librarian
-                    writer.writerow(
-                        [
-                            *start,
-                            librarian.name,
-                            librarian.email,
-                            f"{person.activity:.2f}",
-                            librarian.shortlist_rank or "",
-                        ]
-                    )
+        csv.writer(response).writerows(shortlist_csv_rows(shortlist))
         return response
 
 

@@ -24,14 +24,6 @@ app.conf.beat_schedule = {
     },
     # Every 15 minutes: reminders 7 days and 1 day before each meeting (MEETUPS_REMINDER_DAYS).
     # Each reminder is a row claimed before sending, so overlapping runs send nothing twice.
-    # Every night at 04:30, after the night's pull of contributions (02:30) has recorded its
-    # signals: recompute every library's activity score (signals decay with age, so scores
-    # move even without new ones) and write the day's snapshot for the trend. Idempotent: a
-    # second run the same day overwrites that day's snapshot; a missed night leaves a gap.
-    "libraries-scores-refresh": {
-        "task": "libraries.tasks.scores_refresh_task",
-        "schedule": crontab(hour=4, minute=30),
-    },
     "meetings-reminders": {
         "task": "meetings.tasks.reminders_task",
         "schedule": crontab(minute="*/15"),
@@ -48,5 +40,13 @@ app.conf.beat_schedule = {
     "contributions-pull": {
         "task": "campaigns.tasks.contributions_pull_due_task",
         "schedule": crontab(minute=30),
+    },
+    # Every night at 04:30, after the night's pull of contributions (02:30) has recorded its
+    # signals: recompute every library's activity score (signals decay with age, so scores
+    # move even without new ones) and write the day's snapshot for the trend. Idempotent: a
+    # second run the same day overwrites that day's snapshot; a missed night leaves a gap.
+    "libraries-scores-refresh": {
+        "task": "libraries.tasks.scores_refresh_task",
+        "schedule": crontab(hour=4, minute=30),
     },
 }

@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.audience import campaign_librarians
 from campaigns.models import Campaign
 from libraries import scoring
-from libraries.models import Librarian, LibraryScoreSnapshot
+from libraries.models import Librarian, Library, LibraryScoreSnapshot
 from libraries.selectors import shortlist_build
 from tests.factories import (
     ActivitySignalFactory,
@@ -316,3 +316,13 @@ def test_a_reader_sees_the_shortlist_but_cannot_write_from_it(client, regions):
     assert client.post(reverse("libraries:shortlist-campaign")).status_code == 403
     # The CSV carries email addresses: it needs the librarians' view permission too.
     assert client.get(reverse("libraries:shortlist-export")).status_code == 403
+
+
+def test_the_demo_data_comes_with_scores_and_a_shortlist(coordinator_client):
+    from django.core.management import call_command
+
+    call_command("load_demo", stdout=io.StringIO())
+    assert not Library.objects.filter(score__isnull=True).exists()
+    response = coordinator_client.get(URL)
+    assert response.context["shortlist"].regions
+    assert response.context["shortlist"].librarians()

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from campaigns import demo as campaigns_demo
 from libraries import demo
+from libraries.scoring import scores_refresh
 from meetings import demo as meetings_demo
 
 
@@ -20,4 +21,9 @@ class Command(BaseCommand):
             demo.load(ctx)
             meetings_demo.load(ctx)
             campaigns_demo.load(ctx)
+            # Scores from the signals just recorded, so that the shortlist and the library
+            # pages have something to show before the first nightly refresh. A second run
+            # that creates nothing changes nothing, scores included.
+            if any(ctx.created.values()):
+                scores_refresh(now=ctx.now)
         self.stdout.write(ctx.summary())
