@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from . import selectors
-from .models import Campaign, Contribution, PullRun
+from .models import Campaign, Contribution, PullRun, WikiAccount
 from .tasks import contributions_pull_task
 
 PAGE_SIZE = 50
@@ -70,6 +70,10 @@ class DriveDetailView(PermissionRequiredMixin, View):
             "page_obj": page,
             "show": show,
             "querystring": f"show={show}",
+            # Flagged on the librarians: not asked again until their username changes.
+            "missing_accounts": WikiAccount.objects.filter(
+                exists=False, wiki__in=drive.wikis.replace(",", " ").split()
+            ).select_related("librarian__library")[:100],
             "untagged_count": Contribution.objects.filter(
                 drive=drive, tagged=False, counted_in=False
             ).count(),

@@ -209,6 +209,7 @@ def test_the_drive_page_shows_totals_leaderboard_and_diffs(
     assert page.status_code == 200
     assert page.context["totals"]["edits"] == 9
     assert page.context["totals"]["libraries"] == 3
+    assert "No Such User" in page.content.decode()  # flagged: the username was not found
     board = page.context["leaderboard"]
     assert board[0]["library__name"] == "Bibliothèque de Morges"
     html = page.content.decode()
