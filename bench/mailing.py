@@ -48,11 +48,19 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.public_pages import (  # noqa: E402  the benchmarks share their plumbing
+    SetupError,
+    database_close,
+    database_create,
+    database_drop,
+    free_port,
+    step,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/outreach_bench_mailing"
@@ -199,25 +207,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-class SetupError(Exception):
-    """The benchmark could not be set up: nothing was measured."""
-
-
-@contextmanager
-def step(label: str) -> Iterator[None]:
-    started = time.monotonic()
-    print(f"{label}…", end=" ", flush=True)
-    try:
-        yield
-    except SetupError:
-        print("failed")
-        raise
-    except Exception as error:
-        print("failed")
-        raise SetupError(f"{label}: {error!r}") from error
-    print(f"{time.monotonic() - started:.1f} s", flush=True)
-
-
 # The SMTP sink ------------------------------------------------------------------------------
 
 
@@ -316,12 +305,6 @@ class Sink:
                 self.process.join()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # The broker and the database ----------------------------------------------------------------
 
 
@@ -334,54 +317,6 @@ def broker_flush(broker_url: str) -> None:
         client.flushdb()
     finally:
         client.close()
-
-
-def _maintenance_connection(database_url: str):
-    import psycopg
-
-    url = urlsplit(database_url)
-    return psycopg.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def database_create(database_url: str) -> None:
-    from psycopg import sql
-
-    name = urlsplit(database_url).path.lstrip("/")
-    if not name or name in ("postgres", "template0", "template1"):
-        raise SetupError(f"refusing to drop and recreate the database {name!r}")
-    with (
-        step(f"database {name}: drop and create"),
-        _maintenance_connection(database_url) as connection,
-    ):
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def database_close() -> None:
-    if "django" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
-
-
-def database_drop(database_url: str) -> None:
-    from psycopg import sql
-
-    name = urlsplit(database_url).path.lstrip("/")
-    with _maintenance_connection(database_url) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-    print(f"database {name} dropped")
 
 
 # The data -----------------------------------------------------------------------------------

@@ -31,11 +31,18 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.public_pages import (  # noqa: E402  the benchmarks share their plumbing
+    SetupError,
+    _maintenance_connection,
+    database_close,
+    step,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/outreach_bench_scores"
@@ -107,40 +114,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-class SetupError(Exception):
-    """The benchmark could not be set up: nothing was measured."""
-
-
-@contextmanager
-def step(label: str) -> Iterator[None]:
-    started = time.monotonic()
-    print(f"{label}…", end=" ", flush=True)
-    try:
-        yield
-    except SetupError:
-        print("failed")
-        raise
-    except Exception as error:
-        print("failed")
-        raise SetupError(f"{label}: {error!r}") from error
-    print(f"{time.monotonic() - started:.1f} s", flush=True)
-
-
 # The database -------------------------------------------------------------------------------
-
-
-def _maintenance_connection(database_url: str):
-    import psycopg
-
-    url = urlsplit(database_url)
-    return psycopg.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    )
 
 
 def _database_name(database_url: str) -> str:
@@ -162,13 +136,6 @@ def database_create(database_url: str) -> None:
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def database_close() -> None:
-    if "django" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
 
 
 def database_drop(database_url: str) -> None:

@@ -9,25 +9,12 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, Message
 from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory
-from tests.wiki_server import recorded_wiki
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def demo_wiki(settings, tmp_path, monkeypatch):
-    server = recorded_wiki()
-    server.start()
-    settings.WIKIS = {"demo": server.api_url}
-    settings.WIKI_CACHE_DIR = tmp_path / "pywikibot"
-    settings.WIKI_TIMEOUT, settings.WIKI_ATTEMPTS, settings.WIKI_MAX_WAIT = 1.0, 2, 0.2
-    monkeypatch.chdir(tmp_path)
-    yield server
-    server.stop()
-
-
 def test_pull_see_the_references_and_follow_up_the_top_of_the_shortlist(
-    demo_wiki, coordinator_client, smtp, monkeypatch
+    demo, coordinator_client, smtp, monkeypatch
 ):
     vaud = RegionFactory(name="Vaud", slug="vaud")
     morges = LibraryFactory(name="Bibliothèque de Morges", region=vaud)

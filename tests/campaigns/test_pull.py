@@ -11,27 +11,9 @@ from campaigns.contributions import contribution_count_in, contributions_pull
 from campaigns.models import Campaign, Contribution, PullCursor, PullRun, WikiAccount
 from libraries.models import ActivitySignal
 from tests.factories import LibrarianFactory, LibraryFactory
-from tests.wiki_server import recorded_wiki
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def server():
-    fake = recorded_wiki()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def demo_wiki(server, settings, tmp_path, monkeypatch):
-    settings.WIKIS = {"demo": server.api_url}
-    settings.WIKI_CACHE_DIR = tmp_path / "pywikibot"
-    settings.WIKI_TIMEOUT, settings.WIKI_ATTEMPTS, settings.WIKI_MAX_WAIT = 1.0, 2, 0.2
-    monkeypatch.chdir(tmp_path)
-    return server
 
 
 @pytest.fixture
@@ -68,7 +50,7 @@ def _kept(drive, **filters):
     return set(Contribution.objects.filter(drive=drive, **filters).values_list("revid", flat=True))
 
 
-def test_a_pull_keeps_the_tagged_edits_of_known_librarians(demo_wiki, librarians, drive):
+def test_a_pull_keeps_the_tagged_edits_of_known_librarians(demo, librarians, drive):
     run = contributions_pull(drive=drive, now=NOW)
 
     assert run.status == PullRun.Status.DONE, run.errors
@@ -85,11 +67,11 @@ def test_a_pull_keeps_the_tagged_edits_of_known_librarians(demo_wiki, librarians
     assert (run.users, run.edits_kept, run.untagged_kept) == (3, 9, 0)
 
 
-def test_requests_are_batched_never_per_user_nor_per_revision(demo_wiki, librarians, drive):
+def test_requests_are_batched_never_per_user_nor_per_revision(demo, librarians, drive):
     wiki.reset_request_count()
-    demo_wiki.requests.clear()
+    demo.requests.clear()
     run = contributions_pull(drive=drive, now=NOW)
-    by_kind = [r.get("list") or r.get("prop") or r.get("action") for r in demo_wiki.requests]
+    by_kind = [r.get("list") or r.get("prop") or r.get("action") for r in demo.requests]
     assert by_kind.count("users") == 1  # five names, one request
     assert by_kind.count("usercontribs") == 1  # three accounts, one page
     # The texts of the 9 kept revisions and their parents: 15 ids, one batch.
@@ -97,33 +79,31 @@ def test_requests_are_batched_never_per_user_nor_per_revision(demo_wiki, librari
     assert run.requests == wiki.request_count()
 
 
-def test_pulling_again_adds_nothing_twice_and_asks_only_for_what_is_new(
-    demo_wiki, librarians, drive
-):
+def test_pulling_again_adds_nothing_twice_and_asks_only_for_what_is_new(demo, librarians, drive):
     contributions_pull(drive=drive, now=NOW)
     signals = ActivitySignal.objects.count()
-    demo_wiki.requests.clear()
+    demo.requests.clear()
     again = contributions_pull(drive=drive, now=NOW)
     assert again.status == "done" and again.edits_kept == 0
     assert Contribution.objects.count() == 9 and ActivitySignal.objects.count() == signals
     # Nothing new to ask: the window is covered, the accounts are known.
-    assert not [r for r in demo_wiki.requests if r.get("list") in ("users", "usercontribs")]
+    assert not [r for r in demo.requests if r.get("list") in ("users", "usercontribs")]
 
 
-def test_an_unknown_username_is_flagged_and_not_asked_again(demo_wiki, librarians, drive):
+def test_an_unknown_username_is_flagged_and_not_asked_again(demo, librarians, drive):
     contributions_pull(drive=drive, now=NOW)
     missing = WikiAccount.objects.get(librarian=librarians["No Such User"])
     assert not missing.exists
     assert WikiAccount.objects.get(librarian=librarians["Demo Bot"]).bot
     drive.ends_on = date(2026, 12, 31)  # more to pull
     drive.save()
-    demo_wiki.requests.clear()
+    demo.requests.clear()
     contributions_pull(drive=drive, now=datetime(2026, 11, 24, tzinfo=UTC))
-    assert not [r for r in demo_wiki.requests if r.get("list") == "users"]
+    assert not [r for r in demo.requests if r.get("list") == "users"]
 
 
 def test_a_pull_that_fails_mid_way_keeps_what_it_stored_and_resumes(
-    demo_wiki, librarians, drive, monkeypatch
+    demo, librarians, drive, monkeypatch
 ):
     monkeypatch.setattr(wiki, "CONTRIBUTIONS_PER_REQUEST", 3)  # several pages
     # From the second page of usercontribs on, every attempt fails: the wiki died.
@@ -135,7 +115,7 @@ def test_a_pull_that_fails_mid_way_keeps_what_it_stored_and_resumes(
             pages.append(page)
             yield page
             if len(pages) == 1:
-                demo_wiki.fail_next(50, "http503", match={"list": "usercontribs"})
+                demo.fail_next(50, "http503", match={"list": "usercontribs"})
 
     monkeypatch.setattr(wiki, "contributions", failing)
     failed = contributions_pull(drive=drive, now=NOW)
@@ -145,21 +125,21 @@ def test_a_pull_that_fails_mid_way_keeps_what_it_stored_and_resumes(
     cursor = PullCursor.objects.get()
     assert cursor.token and cursor.covered_until is None
 
-    demo_wiki._faults.clear()  # the wiki is back
+    demo._faults.clear()  # the wiki is back
     monkeypatch.setattr(wiki, "contributions", original)
-    demo_wiki.requests.clear()
+    demo.requests.clear()
     resumed = contributions_pull(drive=drive, now=NOW)
     assert resumed.status == PullRun.Status.DONE
-    first = next(r for r in demo_wiki.requests if r.get("list") == "usercontribs")
+    first = next(r for r in demo.requests if r.get("list") == "usercontribs")
     assert first.get("uccontinue")  # from where it stopped, not from the start
     assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17}
 
 
 def test_untagged_edits_that_add_references_are_kept_apart_until_counted_in(
-    demo_wiki, librarians, drive
+    demo, librarians, drive
 ):
-    text17 = demo_wiki.revisions[17].text
-    demo_wiki.add_revision(
+    text17 = demo.revisions[17].text
+    demo.add_revision(
         revid=18,
         parentid=17,
         pageid=3,
@@ -182,7 +162,7 @@ def test_untagged_edits_that_add_references_are_kept_apart_until_counted_in(
     assert not ActivitySignal.objects.filter(source="demo:18").exists()
 
 
-def test_kept_edits_become_signals_of_the_library(demo_wiki, librarians, drive):
+def test_kept_edits_become_signals_of_the_library(demo, librarians, drive):
     contributions_pull(drive=drive, now=NOW)
     morges = librarians["Demo Librarian"].library
     signals = ActivitySignal.objects.filter(library=morges)
@@ -192,8 +172,8 @@ def test_kept_edits_become_signals_of_the_library(demo_wiki, librarians, drive):
     )
 
 
-def test_a_wiki_that_is_down_fails_the_run_with_a_clear_message(demo_wiki, librarians, drive):
-    demo_wiki.stop()
+def test_a_wiki_that_is_down_fails_the_run_with_a_clear_message(demo, librarians, drive):
+    demo.stop()
     run = contributions_pull(drive=drive, now=NOW)
     assert run.status == PullRun.Status.FAILED
     assert run.errors.startswith("demo could not be reached or kept failing")
@@ -202,7 +182,7 @@ def test_a_wiki_that_is_down_fails_the_run_with_a_clear_message(demo_wiki, libra
 
 
 def test_the_drive_page_shows_totals_leaderboard_and_diffs(
-    demo_wiki, librarians, drive, coordinator_client
+    demo, librarians, drive, coordinator_client
 ):
     contributions_pull(drive=drive, now=NOW)
     page = coordinator_client.get(reverse("campaigns:drive-detail", args=[drive.pk]))
@@ -213,11 +193,11 @@ def test_the_drive_page_shows_totals_leaderboard_and_diffs(
     board = page.context["leaderboard"]
     assert board[0]["library__name"] == "Bibliothèque de Morges"
     html = page.content.decode()
-    assert f"{demo_wiki.origin}/w/index.php?diff=8&amp;oldid=0" in html.replace("prev", "0")
+    assert f"{demo.origin}/w/index.php?diff=8&amp;oldid=0" in html.replace("prev", "0")
     assert "Chart" in html or "drive-chart" in html
 
 
-def test_the_public_leaderboard_only_when_the_drive_opted_in(demo_wiki, librarians, drive, client):
+def test_the_public_leaderboard_only_when_the_drive_opted_in(demo, librarians, drive, client):
     contributions_pull(drive=drive, now=NOW)
     url = reverse("campaigns:drive-leaderboard-public", args=[drive.pk])
     assert client.get(url).status_code == 404
@@ -230,7 +210,7 @@ def test_the_public_leaderboard_only_when_the_drive_opted_in(demo_wiki, libraria
 
 
 def test_a_coordinator_starts_a_pull_from_the_drive_page(
-    demo_wiki, librarians, drive, coordinator_client
+    demo, librarians, drive, coordinator_client
 ):
     response = coordinator_client.post(reverse("campaigns:drive-pull", args=[drive.pk]))
     assert response.status_code == 302
