@@ -98,6 +98,18 @@ def deliveries_claim(*, campaign_id: int, now: datetime | None = None) -> Claim:
     if rate:
         # About ten seconds of sending per batch: a pause or a cancel takes effect soon.
         size = max(1, min(size, int(rate * 10)))
+    # A delivery whose every attempt ended with its worker dead (a message that crashes the
+    # worker, say) is given up rather than claimed forever.
+    Delivery.objects.filter(
+        campaign_id=campaign_id,
+        state=Delivery.State.SENDING,
+        claimed_at__lt=now - _lease(),
+        attempts__gte=settings.CAMPAIGNS_MAX_ATTEMPTS,
+    ).update(
+        state=Delivery.State.FAILED,
+        error=_("Gave up: the worker stopped while sending it, at every attempt."),
+        updated_at=now,
+    )
     due = list(
         Delivery.objects.select_for_update(skip_locked=True)
         .filter(_claimable(now), campaign_id=campaign_id)

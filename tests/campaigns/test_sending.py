@@ -324,3 +324,15 @@ def test_pacing_holds_across_workers_claiming_side_by_side(invitation, settings)
     assert (len(first.ids), first.delay, first.interval) == (2, 0.0, 0.1)
     assert len(second.ids) == 1 and not set(first.ids) & set(second.ids)
     assert second.delay == pytest.approx(0.2)  # after the first worker's two messages
+
+
+def test_a_delivery_that_kills_its_worker_every_time_is_given_up(invitation, smtp, settings):
+    settings.CAMPAIGNS_MAX_ATTEMPTS = 3
+    Campaign.objects.filter(pk=invitation.pk).update(status=Campaign.Status.SENDING)
+    services.deliveries_create(campaign=invitation)
+    stale = timezone.now() - timedelta(seconds=301)
+    Delivery.objects.filter(email=LUC).update(state="sending", claimed_at=stale, attempts=3)
+    batch_send(campaign_id=invitation.pk)
+    luc = Delivery.objects.get(email=LUC)
+    assert luc.state == Delivery.State.FAILED and "worker stopped" in luc.error
+    assert smtp.recorder.count_by_address() == {ANNE: 1, JONAS: 1}
