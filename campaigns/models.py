@@ -12,7 +12,42 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from libraries.models import Librarian, Library, MailingList, Region
+from libraries.models import Librarian, Library, MailingList, Region, ThroughLibraryQuerySet
+from outreach.roles import visible_region_ids
+
+
+class CampaignQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "CampaignQuerySet":
+        """Every campaign for coordinators; for an ambassador, the campaigns whose whole
+        audience lies in their regions: at least one region, every region theirs, and no
+        mailing list or hand-picked librarian from elsewhere."""
+        region_ids = visible_region_ids(user)
+        if region_ids is None:
+            return self
+        regions = Campaign.regions.through.objects.filter(campaign_id=models.OuterRef("pk"))
+        lists = Campaign.mailing_lists.through.objects.filter(campaign_id=models.OuterRef("pk"))
+        picked = Campaign.librarians.through.objects.filter(campaign_id=models.OuterRef("pk"))
+        return (
+            self.filter(models.Exists(regions.filter(region_id__in=region_ids)))
+            .exclude(models.Exists(regions.exclude(region_id__in=region_ids)))
+            .exclude(models.Exists(lists.exclude(mailinglist__region_id__in=region_ids)))
+            .exclude(models.Exists(picked.exclude(librarian__library__region_id__in=region_ids)))
+        )
+
+
+class ThroughCampaignQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ThroughCampaignQuerySet":
+        if visible_region_ids(user) is None:
+            return self
+        return self.filter(**{f"{self.campaign_path}__in": Campaign.objects.visible_to(user)})
+
+
+class DeliveryQuerySet(ThroughCampaignQuerySet):
+    campaign_path = "campaign"
+
+
+class DriveRowQuerySet(ThroughCampaignQuerySet):
+    campaign_path = "drive"
 
 
 class Campaign(models.Model):
@@ -113,6 +148,8 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -225,6 +262,8 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    objects = DeliveryQuerySet.as_manager()
+
     class Meta:
         ordering = ["pk"]
         verbose_name = _("delivery")
@@ -292,6 +331,8 @@ class PullRun(models.Model):
     edits_kept = models.PositiveIntegerField(_("edits kept"), default=0)
     untagged_kept = models.PositiveIntegerField(_("untagged edits kept apart"), default=0)
     errors = models.TextField(_("errors"), blank=True)
+
+    objects = DriveRowQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -391,6 +432,8 @@ class Contribution(models.Model):
     tagged = models.BooleanField(_("tagged"), default=True)
     counted_in = models.BooleanField(_("counted in"), default=False)
     created_at = models.DateTimeField(_("stored"), auto_now_add=True)
+
+    objects = ThroughLibraryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-revid"]

@@ -9,6 +9,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from outreach.roles import visible_region_ids
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -22,8 +24,38 @@ class HttpsURLField(models.URLField):
         return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
+class RegionScopedQuerySet(models.QuerySet):
+    """Rows a user may see: every row for coordinators, their regions' rows for ambassadors.
+
+    The one place where ambassadors are kept to their regions: every coordinator view,
+    form and selector starts from ``Model.objects.visible_to(user)``. ``region_path`` is
+    the lookup from the model to its region; rows without a region are coordinators' only.
+    """
+
+    region_path = "region"
+
+    def visible_to(self, user) -> "RegionScopedQuerySet":
+        region_ids = visible_region_ids(user)
+        if region_ids is None:
+            return self
+        return self.filter(**{f"{self.region_path}__in": region_ids})
+
+
+class RegionQuerySet(RegionScopedQuerySet):
+    region_path = "pk"
+
+
+class ThroughLibraryQuerySet(RegionScopedQuerySet):
+    """Rows that belong to a library: its region is theirs."""
+
+    region_path = "library__region"
+
+
 class Region(models.Model):
-    """A place with its own language and time zone (a canton, a country)."""
+    """A place with its own language and time zone (a canton, a country).
+
+    Its ambassadors are regional volunteers who see and act on its libraries only.
+    """
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(_("slug"), max_length=100, unique=True)
@@ -33,6 +65,15 @@ class Region(models.Model):
     time_zone = models.CharField(
         _("time zone"), max_length=64, default="Europe/Zurich", validators=[validate_time_zone]
     )
+    ambassadors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="ambassador_regions",
+        verbose_name=_("ambassadors"),
+        help_text=_("Regional volunteers who see and act on this region's libraries only."),
+    )
+
+    objects = RegionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -43,7 +84,7 @@ class Region(models.Model):
         return self.name
 
 
-class LibraryQuerySet(models.QuerySet):
+class LibraryQuerySet(RegionScopedQuerySet):
     def speaking(self, language: str) -> "LibraryQuerySet":
         """Libraries whose comma-separated ``languages`` include ``language``."""
         return self.filter(languages__regex=rf"(^|,){language}(,|$)")
@@ -149,6 +190,8 @@ class LibraryStatusChange(models.Model):
     source = models.CharField(_("source"), max_length=100, blank=True)
     reason = models.TextField(_("reason"), blank=True)
 
+    objects = ThroughLibraryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-changed_at", "-id"]
         verbose_name = _("status change")
@@ -185,6 +228,8 @@ class MailingList(models.Model):
     )
     notes = models.TextField(_("notes"), blank=True)
 
+    objects = RegionScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         verbose_name = _("mailing list")
@@ -197,7 +242,9 @@ class MailingList(models.Model):
         return reverse("libraries:mailinglist-detail", kwargs={"slug": self.slug})
 
 
-class LibrarianQuerySet(models.QuerySet):
+class LibrarianQuerySet(RegionScopedQuerySet):
+    region_path = "library__region"
+
     def search(self, text: str) -> "LibrarianQuerySet":
         text = text.strip()
         if not text:
@@ -320,6 +367,8 @@ class ActivitySignal(models.Model):
     )
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
 
+    objects = ThroughLibraryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-occurred_at", "-id"]
         verbose_name = _("activity signal")
@@ -348,6 +397,8 @@ class LibraryScoreSnapshot(models.Model):
     date = models.DateField(_("date"))
     score = models.FloatField(_("score"))
     computed_at = models.DateTimeField(_("computed"))
+
+    objects = ThroughLibraryQuerySet.as_manager()
 
     class Meta:
         ordering = ["library", "-date"]

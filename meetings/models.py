@@ -10,9 +10,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.models import HttpsURLField, Librarian, Library, validate_time_zone
+from libraries.models import (
+    HttpsURLField,
+    Librarian,
+    Library,
+    RegionScopedQuerySet,
+    validate_time_zone,
+)
 
 from .recurrence import Rule
+
+
+class SeriesQuerySet(RegionScopedQuerySet):
+    region_path = "host_library__region"
 
 
 class MeetupSeries(models.Model):
@@ -58,6 +68,8 @@ class MeetupSeries(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    objects = SeriesQuerySet.as_manager()
+
     class Meta:
         ordering = ["title"]
         verbose_name = _("meetup series")
@@ -77,7 +89,10 @@ class MeetupSeries(models.Model):
         return self.rule.describe(self.start_time)
 
 
-class MeetingQuerySet(models.QuerySet):
+class MeetingQuerySet(RegionScopedQuerySet):
+    # One-off meetings without a host library (online office hours) are coordinators' only.
+    region_path = "host_library__region"
+
     def upcoming(self) -> "MeetingQuerySet":
         return self.filter(end__gte=timezone.now(), cancelled_at__isnull=True)
 
@@ -169,6 +184,10 @@ class Meeting(models.Model):
         return self.original_start is not None and self.start != self.original_start
 
 
+class RSVPQuerySet(RegionScopedQuerySet):
+    region_path = "meeting__host_library__region"
+
+
 class RSVP(models.Model):
     """One person's answer for one meeting; answering again changes it."""
 
@@ -203,6 +222,8 @@ class RSVP(models.Model):
     attended = models.BooleanField(_("attended"), null=True, blank=True)
     created_at = models.DateTimeField(_("answered"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = RSVPQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

@@ -10,7 +10,7 @@ import os
 import pytest
 from django.conf import settings
 
-from outreach.roles import COORDINATORS
+from outreach.roles import COORDINATORS, ambassadors_group
 
 from .factories import UserFactory
 
@@ -58,6 +58,21 @@ def coordinator(db):
 def coordinator_client(client, coordinator):
     client.force_login(coordinator)
     return client
+
+
+@pytest.fixture
+def make_ambassador(db):
+    """make_ambassador(region, …, username=…): a user in the Ambassadors group, ambassador of
+    the regions given (and of no other)."""
+
+    def make(*regions, username="ambassador"):
+        user = UserFactory(username=username)
+        user.groups.add(ambassadors_group())
+        for region in regions:
+            region.ambassadors.add(user)
+        return user
+
+    return make
 
 
 @pytest.fixture(autouse=True)
