@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+
+from libraries.models import Librarian
 
 from . import selectors
 from .models import Campaign, Contribution, PullRun, WikiAccount
@@ -20,8 +21,10 @@ from .tasks import contributions_pull_task
 PAGE_SIZE = 50
 
 
-def _drive(pk: int) -> Campaign:
-    return get_object_or_404(Campaign, pk=pk, kind=Campaign.Kind.CONTRIBUTION_DRIVE)
+def _drive(request, pk: int) -> Campaign:
+    return get_object_or_404(
+        Campaign.objects.visible_to(request.user), pk=pk, kind=Campaign.Kind.CONTRIBUTION_DRIVE
+    )
 
 
 def diff_url(contribution: Contribution) -> str:
@@ -42,25 +45,24 @@ class DriveDetailView(PermissionRequiredMixin, View):
     permission_required = "campaigns.view_campaign"
 
     def get(self, request, pk):
-        drive = _drive(pk)
+        drive = _drive(request, pk)
+        user = request.user
         show = request.GET.get("show", "counted")
-        contributions = Contribution.objects.filter(drive=drive).select_related(
-            "librarian", "library"
-        )
         if show == "untagged":
-            contributions = contributions.filter(tagged=False)
+            contributions = Contribution.objects.visible_to(user).filter(drive=drive, tagged=False)
         else:
-            contributions = selectors.drive_counted(drive).select_related("librarian", "library")
+            contributions = selectors.drive_counted(drive, user=user)
+        contributions = contributions.select_related("librarian", "library")
         page = Paginator(contributions.order_by("-timestamp", "-revid"), PAGE_SIZE).get_page(
             request.GET.get("page")
         )
         for contribution in page:
             contribution.diff_url = diff_url(contribution)
-        days = selectors.drive_edits_by_day(drive)
+        days = selectors.drive_edits_by_day(drive, user=user)
         context = {
             **_runs_context(drive),
-            "totals": selectors.drive_totals(drive),
-            "leaderboard": selectors.drive_leaderboard(drive),
+            "totals": selectors.drive_totals(drive, user=user),
+            "leaderboard": selectors.drive_leaderboard(drive, user=user),
             "days": days,
             "chart": {
                 "labels": [day["day"].isoformat() for day in days],
@@ -72,11 +74,13 @@ class DriveDetailView(PermissionRequiredMixin, View):
             "querystring": f"show={show}",
             # Flagged on the librarians: not asked again until their username changes.
             "missing_accounts": WikiAccount.objects.filter(
-                exists=False, wiki__in=drive.wikis.replace(",", " ").split()
+                exists=False,
+                wiki__in=drive.wikis.replace(",", " ").split(),
+                librarian__in=Librarian.objects.visible_to(user),
             ).select_related("librarian__library")[:100],
-            "untagged_count": Contribution.objects.filter(
-                drive=drive, tagged=False, counted_in=False
-            ).count(),
+            "untagged_count": Contribution.objects.visible_to(user)
+            .filter(drive=drive, tagged=False, counted_in=False)
+            .count(),
         }
         return render(request, "campaigns/drive_detail.html", context)
 
@@ -87,14 +91,16 @@ class DriveRunsView(PermissionRequiredMixin, View):
     permission_required = "campaigns.view_campaign"
 
     def get(self, request, pk):
-        return render(request, "campaigns/partials/_drive_runs.html", _runs_context(_drive(pk)))
+        return render(
+            request, "campaigns/partials/_drive_runs.html", _runs_context(_drive(request, pk))
+        )
 
 
 class DrivePullView(PermissionRequiredMixin, View):
     permission_required = "campaigns.change_campaign"
 
     def post(self, request, pk):
-        drive = _drive(pk)
+        drive = _drive(request, pk)
         if drive.pull_runs.filter(status=PullRun.Status.RUNNING).exists():
             messages.info(request, _("A pull is already running."))
         else:
@@ -109,7 +115,9 @@ class ContributionCountInView(PermissionRequiredMixin, View):
     permission_required = "campaigns.change_campaign"
 
     def post(self, request, pk):
-        contribution = get_object_or_404(Contribution, pk=pk, tagged=False)
+        contribution = get_object_or_404(
+            Contribution.objects.visible_to(request.user), pk=pk, tagged=False
+        )
         from .contributions import contribution_count_in  # imports the wiki client
 
         counted = request.POST.get("counted") == "1"
@@ -124,9 +132,9 @@ class PublicLeaderboardView(View):
     """Library names and counts only; only for drives that opted in."""
 
     def get(self, request, pk):
-        drive = _drive(pk)
-        if not drive.public_leaderboard:
-            raise Http404
+        drive = get_object_or_404(
+            Campaign, pk=pk, kind=Campaign.Kind.CONTRIBUTION_DRIVE, public_leaderboard=True
+        )
         return render(
             request,
             "campaigns/drive_leaderboard_public.html",

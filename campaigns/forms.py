@@ -6,9 +6,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.forms import NoLineBreaksMixin
-from libraries.models import Librarian, Library
-from meetings.models import Meeting
+from libraries.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from libraries.models import Library
+from outreach.roles import sees_every_region
 
 from .models import Campaign, Delivery, Message
 from .rendering import MessageError, template_check
@@ -27,7 +27,7 @@ AUDIENCE_FIELDS = [
 ]
 
 
-class CampaignForm(NoLineBreaksMixin, forms.ModelForm):
+class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
     """The campaign and its audience, on one page."""
 
     one_line_fields = ("title", "hashtags", "wikis")
@@ -63,20 +63,27 @@ class CampaignForm(NoLineBreaksMixin, forms.ModelForm):
         }
 
     def __init__(self, *args, **kwargs):
+        # The choices start from what the user may see (VisibleChoicesMixin) and are refined.
         super().__init__(*args, **kwargs)
         # Upcoming meetups, and the one already chosen even if it is past.
         current = Q(pk=self.instance.meeting_id) if self.instance.meeting_id else Q(pk__in=[])
-        self.fields["meeting"].queryset = (
-            Meeting.objects.select_related("series")
+        meeting = self.fields["meeting"]
+        meeting.queryset = (
+            meeting.queryset.select_related("series")
             .filter(Q(end__gte=timezone.now(), cancelled_at__isnull=True) | current)
             .order_by("start")
         )
-        follow_up_of = Campaign.objects.order_by("-created_at")
+        follow_up_of = self.fields["follow_up_of"].queryset.order_by("-created_at")
         if self.instance.pk:
             follow_up_of = follow_up_of.exclude(pk=self.instance.pk)
         self.fields["follow_up_of"].queryset = follow_up_of
+        if not sees_every_region(self.user):
+            # An ambassador's campaign names its regions: they make it theirs (and keep its
+            # audience in them).
+            self.fields["regions"].required = True
+            self.fields["regions"].help_text = _("The regions this campaign is for.")
         librarians = self.fields["librarians"]
-        librarians.queryset = Librarian.objects.select_related("library").order_by("name", "pk")
+        librarians.queryset = librarians.queryset.select_related("library").order_by("name", "pk")
         librarians.label_from_instance = lambda librarian: (
             f"{librarian.name} — {librarian.library.name} <{librarian.email}>"
         )

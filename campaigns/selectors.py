@@ -93,18 +93,22 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
 # Contribution drives ------------------------------------------------------------------------
 
 
-def drive_counted(drive: Campaign):
-    """The drive's contributions that count: tagged, or counted in by a coordinator."""
+def drive_counted(drive: Campaign, *, user=None):
+    """The drive's contributions that count: tagged, or counted in by a coordinator; those of
+    ``user``'s regions when given (None: every one, as the public leaderboard shows)."""
     from .models import Contribution
 
-    return Contribution.objects.filter(drive=drive).filter(Q(tagged=True) | Q(counted_in=True))
+    contributions = (
+        Contribution.objects.all() if user is None else Contribution.objects.visible_to(user)
+    )
+    return contributions.filter(drive=drive).filter(Q(tagged=True) | Q(counted_in=True))
 
 
-def drive_totals(drive: Campaign) -> dict:
+def drive_totals(drive: Campaign, *, user=None) -> dict:
     """Edits, references added, librarians, libraries and wikis: one aggregate query."""
     from django.db.models import Sum
 
-    return drive_counted(drive).aggregate(
+    return drive_counted(drive, user=user).aggregate(
         edits=Count("pk"),
         references=Coalesce(Sum("references_added"), 0),
         librarians=Count("librarian", distinct=True),
@@ -113,12 +117,12 @@ def drive_totals(drive: Campaign) -> dict:
     )
 
 
-def drive_leaderboard(drive: Campaign, *, limit: int = 50) -> list[dict]:
+def drive_leaderboard(drive: Campaign, *, user=None, limit: int = 50) -> list[dict]:
     """Libraries ranked by references added, then edits."""
     from django.db.models import Sum
 
     return list(
-        drive_counted(drive)
+        drive_counted(drive, user=user)
         .exclude(library=None)
         .values("library_id", "library__name", "library__city", "library__slug")
         .annotate(
@@ -130,7 +134,7 @@ def drive_leaderboard(drive: Campaign, *, limit: int = 50) -> list[dict]:
     )
 
 
-def drive_edits_by_day(drive: Campaign) -> list[dict]:
+def drive_edits_by_day(drive: Campaign, *, user=None) -> list[dict]:
     """Counted edits and references per day of the drive (days without edits included)."""
     from datetime import timedelta
 
@@ -139,7 +143,7 @@ def drive_edits_by_day(drive: Campaign) -> list[dict]:
 
     rows = {
         row["day"]: row
-        for row in drive_counted(drive)
+        for row in drive_counted(drive, user=user)
         .annotate(day=TruncDate("timestamp"))
         .values("day")
         .annotate(edits=Count("pk"), references=Coalesce(Sum("references_added"), 0))

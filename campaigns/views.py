@@ -24,6 +24,7 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
 from libraries.models import Librarian, Library, MailingList
 from libraries.views import PAGE_SIZE, FormPageMixin
+from outreach.mixins import VisibleObjectsMixin
 
 from . import selectors, services
 from .audience import audience_build
@@ -70,7 +71,8 @@ class CampaignListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filter_form = CampaignFilterForm(self.request.GET or None)
-        return selectors.campaigns_with_counts(self.filter_form.filter(Campaign.objects.all()))
+        campaigns = Campaign.objects.visible_to(self.request.user)
+        return selectors.campaigns_with_counts(self.filter_form.filter(campaigns))
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
@@ -106,7 +108,9 @@ class EditableCampaignMixin:
     """Pages that change a campaign: only before it is sent. After the permission check."""
 
     def dispatch(self, request, *args, **kwargs):
-        self.campaign = get_object_or_404(Campaign, pk=kwargs["pk"])
+        self.campaign = get_object_or_404(
+            Campaign.objects.visible_to(request.user), pk=kwargs["pk"]
+        )
         if not self.campaign.is_editable:
             messages.error(request, _("A campaign that was sent can no longer be changed."))
             return redirect(self.campaign)
@@ -145,7 +149,7 @@ def stats_context(campaign: Campaign) -> dict:
     }
 
 
-class CampaignDetailView(PermissionRequiredMixin, DetailView):
+class CampaignDetailView(PermissionRequiredMixin, VisibleObjectsMixin, DetailView):
     permission_required = "campaigns.view_campaign"
     template_name = "campaigns/campaign_detail.html"
     queryset = Campaign.objects.select_related(
@@ -179,7 +183,7 @@ class CampaignStatsView(PermissionRequiredMixin, View):
     permission_required = "campaigns.view_campaign"
 
     def get(self, request, pk):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         return render(request, "campaigns/partials/_campaign_stats.html", stats_context(campaign))
 
 
@@ -228,7 +232,7 @@ class CampaignAudienceView(PermissionRequiredMixin, View):
     permission_required = "campaigns.view_campaign"
 
     def get(self, request, pk):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         audience = audience_build(campaign)
         shown = audience.recipients[:AUDIENCE_ROWS]
         libraries = Library.objects.in_bulk({r.library_id for r in shown if r.library_id})
@@ -305,7 +309,7 @@ class CampaignPreviewView(PreviewMixin, PermissionRequiredMixin, View):
     permission_required = "campaigns.view_campaign"
 
     def get(self, request, pk):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         form = self.preview_form(campaign, request.GET or None)
         preview = None
         if form.is_valid():
@@ -327,7 +331,7 @@ class CampaignTestSendView(PreviewMixin, PermissionRequiredMixin, View):
     permission_required = "campaigns.change_campaign"
 
     def post(self, request, pk):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         form = self.preview_form(campaign, request.POST)
         back = reverse("campaigns:campaign-preview", args=[campaign.pk])
         if not form.is_valid():
@@ -370,7 +374,7 @@ class CampaignActionView(PermissionRequiredMixin, View):
         raise NotImplementedError
 
     def post(self, request, pk):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         try:
             result = self.act(campaign)
         except services.CampaignError as error:
@@ -424,7 +428,7 @@ class CampaignCancelView(CampaignActionView):
     success_message = gettext_lazy("Campaign cancelled: nothing more will be sent.")
 
     def get(self, request, pk):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
         if not campaign_actions(campaign)["cancel"]:
             messages.info(request, _("This campaign is already finished."))
             return redirect(campaign)
@@ -456,7 +460,9 @@ class DeliveryListView(PermissionRequiredMixin, ListView):
     template_name = "campaigns/delivery_list.html"
 
     def get_queryset(self):
-        self.campaign = get_object_or_404(Campaign, pk=self.kwargs["pk"])
+        self.campaign = get_object_or_404(
+            Campaign.objects.visible_to(self.request.user), pk=self.kwargs["pk"]
+        )
         self.filter_form = DeliveryFilterForm(self.request.GET or None)
         deliveries = self.campaign.deliveries.select_related(
             "librarian", "library", "mailing_list"
@@ -480,7 +486,9 @@ class DeliveryModerationView(PermissionRequiredMixin, View):
     permission_required = "campaigns.change_delivery"
 
     def post(self, request, pk):
-        delivery = get_object_or_404(Delivery.objects.select_related("mailing_list"), pk=pk)
+        delivery = get_object_or_404(
+            Delivery.objects.visible_to(request.user).select_related("mailing_list"), pk=pk
+        )
         form = ModerationForm(request.POST)
         if form.is_valid():
             try:

@@ -6,7 +6,21 @@ from .models import ActivitySignal, Librarian, Library, MailingList, Region
 from .services import normalize_email, normalize_languages
 
 
-class LibraryFilterForm(forms.Form):
+class VisibleChoicesMixin:
+    """Choices limited to what ``user`` may see: every model choice field whose queryset is
+    region-scoped (``visible_to``) is narrowed to the user's regions, so an ambassador can
+    neither pick nor post another region's library, librarian, list or meeting."""
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        for field in self.fields.values():
+            queryset = getattr(field, "queryset", None)
+            if hasattr(queryset, "visible_to"):
+                field.queryset = queryset.visible_to(user)
+
+
+class LibraryFilterForm(VisibleChoicesMixin, forms.Form):
     """The library list's search box and filters; every field is optional."""
 
     q = forms.CharField(label=_("Search"), required=False)
@@ -48,7 +62,7 @@ class LibraryFilterForm(forms.Form):
         return queryset
 
 
-class LibraryForm(forms.ModelForm):
+class LibraryForm(VisibleChoicesMixin, forms.ModelForm):
     languages = forms.MultipleChoiceField(
         label=_("Languages"),
         choices=settings.CONTENT_LANGUAGES,
@@ -109,7 +123,7 @@ class NoLineBreaksMixin:
         return cleaned
 
 
-class LibrarianForm(NoLineBreaksMixin, forms.ModelForm):
+class LibrarianForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
     one_line_fields = ("name", "email")
 
     class Meta:
@@ -136,7 +150,7 @@ class LibrarianForm(NoLineBreaksMixin, forms.ModelForm):
         return normalize_email(self.cleaned_data["email"])
 
 
-class MailingListForm(NoLineBreaksMixin, forms.ModelForm):
+class MailingListForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
     one_line_fields = ("name", "posting_address", "subscribed_as")
 
     class Meta:
@@ -153,6 +167,14 @@ class MailingListForm(NoLineBreaksMixin, forms.ModelForm):
             "notes",
         ]
         widgets = {"members": forms.SelectMultiple(attrs={"size": 12})}
+
+    def clean_members(self):
+        # An ambassador sees only their regions' members: the list's members elsewhere stay.
+        chosen = list(self.cleaned_data["members"])
+        if self.instance.pk:
+            visible = self.fields["members"].queryset
+            chosen += list(self.instance.members.exclude(pk__in=visible.values("pk")))
+        return chosen
 
 
 class ImportUploadForm(forms.Form):

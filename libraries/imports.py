@@ -48,6 +48,8 @@ from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from outreach.roles import visible_region_ids
+
 from . import services
 from .models import Librarian, Library, MailingList, Region
 
@@ -593,6 +595,9 @@ class _Importer:
 
     def __init__(self, *, imported_by: AbstractBaseUser | None) -> None:
         self.imported_by = imported_by
+        # An ambassador imports into their regions only; the command line (no user) and
+        # coordinators into every region.
+        self.region_ids = visible_region_ids(imported_by) if imported_by is not None else None
         self.regions_by_pk: dict[int, Region] = {}
         self.regions_by_name: dict[str, Region] = {}
         self.regions_by_slug: dict[str, Region] = {}
@@ -654,6 +659,13 @@ class _Importer:
                     "mailinglist_id", "library_id"
                 )
             )
+
+    def _outside(self, region_id: int | None) -> bool:
+        """Whether the person importing may not touch rows of this region."""
+        return self.region_ids is not None and region_id not in self.region_ids
+
+    def _your_regions(self) -> str:
+        return _known(self.regions_by_pk[pk].name for pk in sorted(self.region_ids or ()))
 
     def _find_region(self, value: str) -> Region | None:
         return self.regions_by_name.get(value.lower()) or self.regions_by_slug.get(slugify(value))
@@ -754,6 +766,26 @@ class _Importer:
                     },
                 )
 
+        if region is not None and self._outside(region.pk):
+            error(
+                "region",
+                _(
+                    "“%(value)s” is not one of your regions (%(yours)s): ask a coordinator "
+                    "to import this row."
+                )
+                % {"value": value("region"), "yours": self._your_regions()},
+            )
+        existing = self.libraries.get(_library_key(value("library"), value("city")))
+        if existing is not None and self._outside(existing.region_id):
+            error(
+                "library",
+                _(
+                    "This library is in a region that is not yours (%(yours)s): ask a "
+                    "coordinator to import this row."
+                )
+                % {"yours": self._your_regions()},
+            )
+
         address = _one_newline(value("address"))
 
         website = value("website")
@@ -802,9 +834,27 @@ class _Importer:
                     },
                 )
 
+        for mailing_list in lists:
+            if self._outside(mailing_list.region_id):
+                error(
+                    "mailing_lists",
+                    _("The mailing list “%(value)s” is not one of your regions' lists.")
+                    % {"value": mailing_list.name},
+                )
+
         librarian = None
         if any(value(column) for column in LIBRARIAN_COLUMNS):
             librarian = self._check_librarian(value, error)
+            known = self.librarians.get(librarian["email"].lower()) if librarian["email"] else None
+            home = self.libraries_by_pk.get(known.library_id) if known else None
+            if home is not None and self._outside(home.region_id):
+                error(
+                    "email",
+                    _(
+                        "This librarian works at a library of a region that is not yours: "
+                        "ask a coordinator to import this row."
+                    ),
+                )
 
         outcome = RowOutcome(
             line=record.line,

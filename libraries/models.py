@@ -79,6 +79,10 @@ class Region(models.Model):
         ordering = ["name"]
         verbose_name = _("region")
         verbose_name_plural = _("regions")
+        permissions = [
+            # Coordinators hold it; ambassadors see only the regions they are ambassadors of.
+            ("view_all_regions", _("Can see and act on every region")),
+        ]
 
     def __str__(self) -> str:
         return self.name

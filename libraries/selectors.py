@@ -74,9 +74,10 @@ class Shortlist:
 
 
 def shortlist_build(
-    *, per_region: int = SHORTLIST_LIBRARIES_PER_REGION, now: datetime | None = None
+    *, user, per_region: int = SHORTLIST_LIBRARIES_PER_REGION, now: datetime | None = None
 ) -> Shortlist:
-    """The top ``per_region`` libraries of each region by stored score, above zero.
+    """The top ``per_region`` libraries of each of ``user``'s regions by stored score, above
+    zero.
 
     Each comes with the two kinds of signal that contribute most to its score now (the
     reason) and its three most active reachable librarians: by the weighted, decayed sum of
@@ -89,7 +90,8 @@ def shortlist_build(
     """
     now = now or timezone.now()
     ranked = (
-        Library.objects.filter(score__gt=0)
+        Library.objects.visible_to(user)
+        .filter(score__gt=0)
         .select_related("region")
         .annotate(
             position=Window(

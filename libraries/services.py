@@ -132,15 +132,15 @@ def signal_record(
 
 
 @transaction.atomic
-def shortlist_ranks_save(*, librarians: list[Librarian]) -> int:
-    """Rank ``librarians`` 1, 2, … in the order given and take everyone else off the shortlist.
+def shortlist_ranks_save(*, librarians: list[Librarian], user=None) -> int:
+    """Rank ``librarians`` 1, 2, … in the order given and take everyone else whom ``user``
+    may see off the shortlist (an ambassador's ranks leave the other regions' alone).
 
     Two UPDATEs whatever the number of librarians. Returns how many are ranked.
     """
     ids = list(dict.fromkeys(librarian.pk for librarian in librarians))
-    Librarian.objects.filter(shortlist_rank__isnull=False).exclude(pk__in=ids).update(
-        shortlist_rank=None
-    )
+    others = Librarian.objects.visible_to(user) if user is not None else Librarian.objects.all()
+    others.filter(shortlist_rank__isnull=False).exclude(pk__in=ids).update(shortlist_rank=None)
     if ids:
         Librarian.objects.filter(pk__in=ids).update(
             shortlist_rank=Case(
@@ -171,4 +171,10 @@ def shortlist_campaign_create(
         created_by=created_by,
     )
     campaign.librarians.set(librarians)
+    # The regions of the audience: they say whose campaign it is (an ambassador's, if theirs).
+    campaign.regions.set(
+        Library.objects.filter(pk__in={librarian.library_id for librarian in librarians})
+        .values_list("region_id", flat=True)
+        .distinct()
+    )
     return campaign

@@ -21,6 +21,8 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
+from outreach.mixins import UserFormMixin, VisibleObjectsMixin
+
 from . import imports, scoring, services
 from .forms import (
     ActivitySignalForm,
@@ -41,8 +43,10 @@ PAGE_SIZE = 25
 IMPORT_SESSION_KEY = "libraries_import"
 
 
-class FormPageMixin:
-    """Create and edit pages share one template: a heading, the form, Save and Cancel."""
+class FormPageMixin(UserFormMixin):
+    """Create and edit pages share one template: a heading, the form, Save and Cancel.
+
+    Their forms narrow their choices to the user's regions (they take ``user``)."""
 
     template_name = "form_page.html"
     heading = ""
@@ -61,10 +65,11 @@ class LibraryListView(PermissionRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self):
-        self.filter_form = LibraryFilterForm(self.request.GET or None)
+        self.filter_form = LibraryFilterForm(self.request.GET or None, user=self.request.user)
         # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
         queryset = (
-            Library.objects.select_related("region")
+            Library.objects.visible_to(self.request.user)
+            .select_related("region")
             .annotate(librarian_count=Count("librarians"))
             .order_by("name", "city")
         )
@@ -84,13 +89,19 @@ class LibraryDetailView(PermissionRequiredMixin, DetailView):
     trend_days = 30
 
     def get_queryset(self):
-        return Library.objects.select_related("region").prefetch_related(
-            "librarians",
-            "mailing_lists",
-            Prefetch(
-                "status_changes",
-                queryset=LibraryStatusChange.objects.select_related("changed_by"),
-            ),
+        return (
+            Library.objects.visible_to(self.request.user)
+            .select_related("region")
+            .prefetch_related(
+                "librarians",
+                Prefetch(
+                    "mailing_lists", queryset=MailingList.objects.visible_to(self.request.user)
+                ),
+                Prefetch(
+                    "status_changes",
+                    queryset=LibraryStatusChange.objects.select_related("changed_by"),
+                ),
+            )
         )
 
     def get_context_data(self, **kwargs):
@@ -142,7 +153,7 @@ class LibraryCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
         return HttpResponseRedirect(self.object.get_absolute_url())
 
 
-class LibraryUpdateView(FormPageMixin, PermissionRequiredMixin, UpdateView):
+class LibraryUpdateView(FormPageMixin, PermissionRequiredMixin, VisibleObjectsMixin, UpdateView):
     permission_required = "libraries.change_library"
     model = Library
     form_class = LibraryForm
@@ -156,7 +167,7 @@ class LibraryStatusChangeView(PermissionRequiredMixin, View):
     permission_required = "libraries.change_library"
 
     def post(self, request, slug):
-        library = get_object_or_404(Library, slug=slug)
+        library = get_object_or_404(Library.objects.visible_to(request.user), slug=slug)
         form = LibraryStatusForm(request.POST)
         if form.is_valid():
             change = services.library_status_change(
@@ -183,7 +194,7 @@ class ActivitySignalCreateView(PermissionRequiredMixin, View):
     permission_required = "libraries.add_activitysignal"
 
     def post(self, request, slug):
-        library = get_object_or_404(Library, slug=slug)
+        library = get_object_or_404(Library.objects.visible_to(request.user), slug=slug)
         form = ActivitySignalForm(request.POST, library=library)
         if form.is_valid():
             services.signal_record(
@@ -211,7 +222,11 @@ class LibrarianListView(PermissionRequiredMixin, ListView):
     def get_queryset(self):
         self.q = self.request.GET.get("q", "")
         self.region = self.request.GET.get("region", "")
-        queryset = Librarian.objects.select_related("library", "library__region").search(self.q)
+        queryset = (
+            Librarian.objects.visible_to(self.request.user)
+            .select_related("library", "library__region")
+            .search(self.q)
+        )
         if self.region:
             queryset = queryset.filter(library__region__slug=self.region)
         return queryset
@@ -223,7 +238,7 @@ class LibrarianListView(PermissionRequiredMixin, ListView):
         context.update(
             q=self.q,
             region=self.region,
-            regions=Region.objects.all(),
+            regions=Region.objects.visible_to(self.request.user),
             querystring=query.urlencode(),
         )
         return context
@@ -238,7 +253,11 @@ class LibrarianCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
 
     def get_initial(self):
         initial = super().get_initial()
-        library = Library.objects.filter(slug=self.request.GET.get("library", "")).first()
+        library = (
+            Library.objects.visible_to(self.request.user)
+            .filter(slug=self.request.GET.get("library", ""))
+            .first()
+        )
         if library:
             initial["library"] = library
             if library.language_list:
@@ -254,7 +273,7 @@ class LibrarianCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
         return self.object.library.get_absolute_url()
 
 
-class LibrarianUpdateView(FormPageMixin, PermissionRequiredMixin, UpdateView):
+class LibrarianUpdateView(FormPageMixin, PermissionRequiredMixin, VisibleObjectsMixin, UpdateView):
     permission_required = "libraries.change_librarian"
     model = Librarian
     form_class = LibrarianForm
@@ -274,19 +293,20 @@ class MailingListListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         return (
-            MailingList.objects.select_related("region")
+            MailingList.objects.visible_to(self.request.user)
+            .select_related("region")
             .annotate(member_count=Count("members"))
             .order_by("name")
         )
 
 
-class MailingListDetailView(PermissionRequiredMixin, DetailView):
+class MailingListDetailView(PermissionRequiredMixin, VisibleObjectsMixin, DetailView):
     permission_required = "libraries.view_mailinglist"
     model = MailingList
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        members = self.object.members.select_related("region")
+        members = self.object.members.visible_to(self.request.user).select_related("region")
         context["members"] = Paginator(members, PAGE_SIZE).get_page(self.request.GET.get("page"))
         return context
 
@@ -304,7 +324,9 @@ class MailingListCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
         return super().form_valid(form)
 
 
-class MailingListUpdateView(FormPageMixin, PermissionRequiredMixin, UpdateView):
+class MailingListUpdateView(
+    FormPageMixin, PermissionRequiredMixin, VisibleObjectsMixin, UpdateView
+):
     permission_required = "libraries.change_mailinglist"
     model = MailingList
     form_class = MailingListForm
@@ -320,7 +342,9 @@ class LibraryExportView(PermissionRequiredMixin, View):
     permission_required = "libraries.view_librarian"
 
     def get(self, request):
-        libraries = LibraryFilterForm(request.GET or None).filter(Library.objects.all())
+        libraries = LibraryFilterForm(request.GET or None, user=request.user).filter(
+            Library.objects.visible_to(request.user)
+        )
         writer = csv.writer(_Echo())
         # The BOM tells spreadsheet programs the file is UTF-8; the import accepts it back.
         rows = (writer.writerow(row) for row in imports.libraries_export_rows(libraries))
@@ -460,7 +484,7 @@ class ShortlistView(PermissionRequiredMixin, View):
             request,
             self.template_name,
             {
-                "shortlist": shortlist_build(per_region=per_region),
+                "shortlist": shortlist_build(user=request.user, per_region=per_region),
                 "form": ShortlistForm(initial={"n": per_region}),
                 "per_region": per_region,
                 "refreshed_at": scoring.scores_refreshed_at(),
@@ -474,7 +498,7 @@ class ShortlistExportView(PermissionRequiredMixin, View):
     permission_required = ("libraries.view_library", "libraries.view_librarian")
 
     def get(self, request):
-        shortlist = shortlist_build(per_region=_per_region(request.GET))
+        shortlist = shortlist_build(user=request.user, per_region=_per_region(request.GET))
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="shortlist-{timezone.localdate().isoformat()}.csv"'
@@ -511,8 +535,10 @@ class ShortlistRanksView(PermissionRequiredMixin, View):
     permission_required = ("libraries.view_library", "libraries.change_librarian")
 
     def post(self, request):
-        librarians = shortlist_build(per_region=_per_region(request.POST)).librarians()
-        count = services.shortlist_ranks_save(librarians=librarians)
+        librarians = shortlist_build(
+            user=request.user, per_region=_per_region(request.POST)
+        ).librarians()
+        count = services.shortlist_ranks_save(librarians=librarians, user=request.user)
         messages.success(
             request,
             _(
@@ -530,7 +556,9 @@ class ShortlistCampaignView(PermissionRequiredMixin, View):
     permission_required = ("libraries.view_library", "campaigns.add_campaign")
 
     def post(self, request):
-        librarians = shortlist_build(per_region=_per_region(request.POST)).librarians()
+        librarians = shortlist_build(
+            user=request.user, per_region=_per_region(request.POST)
+        ).librarians()
         if not librarians:
             messages.error(request, _("The shortlist has no librarian to write to."))
             return redirect(_shortlist_url(request.POST))

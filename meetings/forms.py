@@ -6,8 +6,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.forms import NoLineBreaksMixin
-from libraries.models import Library, Region
+from libraries.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from libraries.models import Region
+from outreach.roles import sees_every_region
 
 from .models import RSVP, Meeting, MeetupSeries
 from .recurrence import ORDINAL_CHOICES, PATTERN_CHOICES, WEEKDAY_CHOICES, Rule, occurrences
@@ -15,7 +16,7 @@ from .recurrence import ORDINAL_CHOICES, PATTERN_CHOICES, WEEKDAY_CHOICES, Rule,
 TIME_ZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
 
 
-class MeetupSeriesForm(forms.ModelForm):
+class MeetupSeriesForm(VisibleChoicesMixin, forms.ModelForm):
     """A series, its rule picked in plain words ("every first Thursday at 12:00")."""
 
     pattern = forms.ChoiceField(
@@ -84,7 +85,8 @@ class MeetupSeriesForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["host_library"].queryset = Library.objects.select_related("region")
+        host_library = self.fields["host_library"]
+        host_library.queryset = host_library.queryset.select_related("region")
         if self.instance.pk:
             rule = self.instance.rule
             self.initial.update(
@@ -219,7 +221,7 @@ class AnswerForm(forms.Form):
     )
 
 
-class OneOffMeetingForm(forms.ModelForm):
+class OneOffMeetingForm(VisibleChoicesMixin, forms.ModelForm):
     """An office hour, a conference workshop: a meeting without a series."""
 
     start_local = forms.DateTimeField(
@@ -246,7 +248,9 @@ class OneOffMeetingForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["title"].required = True
-        self.fields["host_library"].required = False
+        # An office hour online may have no host library; an ambassador's meeting is in one
+        # of their regions' libraries, or it would be out of their sight once created.
+        self.fields["host_library"].required = not sees_every_region(self.user)
 
     def clean_display_time_zones(self) -> str:
         zones = [z.strip() for z in self.cleaned_data["display_time_zones"].split(",") if z.strip()]

@@ -13,13 +13,15 @@ from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import DetailView
 
+from outreach.mixins import VisibleObjectsMixin
+
 from .kit import SOCIAL_LIMIT, announcement_texts, kit_language, poster_pdf
 from .models import MeetupSeries
 
 SERIES = MeetupSeries.objects.select_related("host_library")
 
 
-class SeriesKitView(PermissionRequiredMixin, DetailView):
+class SeriesKitView(PermissionRequiredMixin, VisibleObjectsMixin, DetailView):
     permission_required = "meetings.view_meetupseries"
     queryset = SERIES
     template_name = "meetings/series_kit.html"
@@ -51,7 +53,7 @@ class SeriesPosterView(PermissionRequiredMixin, View):
     permission_required = "meetings.view_meetupseries"
 
     def get(self, request, slug):
-        series = get_object_or_404(SERIES, slug=slug)
+        series = get_object_or_404(SERIES.visible_to(request.user), slug=slug)
         response = HttpResponse(poster_pdf(series), content_type="application/pdf")
         # A slug is ASCII letters, digits, "-" and "_": the file name needs no quoting rules.
         response["Content-Disposition"] = f'attachment; filename="{series.slug}-poster.pdf"'

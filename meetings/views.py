@@ -22,6 +22,7 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 from libraries.services import unique_slug
 from libraries.views import PAGE_SIZE, FormPageMixin
 from outreach.links import LinkError
+from outreach.mixins import VisibleObjectsMixin
 from outreach.pagecache import cache_public_page
 
 from . import services
@@ -42,14 +43,20 @@ class SeriesListView(PermissionRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_context_data(self, **kwargs):
-        one_offs = Meeting.objects.upcoming().filter(series__isnull=True).order_by("start")[:20]
+        one_offs = (
+            Meeting.objects.visible_to(self.request.user)
+            .upcoming()
+            .filter(series__isnull=True)
+            .order_by("start")[:20]
+        )
         return super().get_context_data(one_offs=one_offs, **kwargs)
 
     def get_queryset(self):
         now = timezone.now()
         upcoming = Q(meetings__start__gte=now, meetings__cancelled_at__isnull=True)
         return (
-            MeetupSeries.objects.select_related("host_library", "host_library__region")
+            MeetupSeries.objects.visible_to(self.request.user)
+            .select_related("host_library", "host_library__region")
             .annotate(next_start=Min("meetings__start", filter=upcoming))
             .order_by("title")
         )
@@ -95,11 +102,11 @@ class SeriesCreateView(SeriesFormMixin, PermissionRequiredMixin, CreateView):
         return super().form_valid(form)
 
 
-class SeriesUpdateView(SeriesFormMixin, PermissionRequiredMixin, UpdateView):
+class SeriesUpdateView(SeriesFormMixin, PermissionRequiredMixin, VisibleObjectsMixin, UpdateView):
     permission_required = "meetings.change_meetupseries"
 
 
-class SeriesDetailView(PermissionRequiredMixin, DetailView):
+class SeriesDetailView(PermissionRequiredMixin, VisibleObjectsMixin, DetailView):
     permission_required = "meetings.view_meetupseries"
     queryset = MeetupSeries.objects.select_related("host_library", "host_library__region")
 
@@ -124,7 +131,9 @@ class MeetingCancelView(PermissionRequiredMixin, View):
     permission_required = "meetings.change_meeting"
 
     def post(self, request, pk):
-        meeting = get_object_or_404(Meeting.objects.select_related("series"), pk=pk)
+        meeting = get_object_or_404(
+            Meeting.objects.visible_to(request.user).select_related("series"), pk=pk
+        )
         form = MeetingCancelForm(request.POST)
         form.is_valid()
         services.meeting_cancel(meeting=meeting, reason=form.cleaned_data.get("reason", ""))
@@ -137,13 +146,17 @@ class MeetingMoveView(PermissionRequiredMixin, View):
     template_name = "meetings/meeting_move.html"
 
     def get(self, request, pk):
-        meeting = get_object_or_404(Meeting.objects.select_related("series"), pk=pk)
+        meeting = get_object_or_404(
+            Meeting.objects.visible_to(request.user).select_related("series"), pk=pk
+        )
         local_start = meeting.start.astimezone(meeting.zone).replace(tzinfo=None)
         form = MeetingMoveForm(meeting=meeting, initial={"start": local_start})
         return render(request, self.template_name, {"meeting": meeting, "form": form})
 
     def post(self, request, pk):
-        meeting = get_object_or_404(Meeting.objects.select_related("series"), pk=pk)
+        meeting = get_object_or_404(
+            Meeting.objects.visible_to(request.user).select_related("series"), pk=pk
+        )
         form = MeetingMoveForm(request.POST, meeting=meeting)
         if not form.is_valid():
             return render(request, self.template_name, {"meeting": meeting, "form": form})
@@ -363,7 +376,10 @@ class MeetingAttendanceView(PermissionRequiredMixin, View):
     template_name = "meetings/meeting_attendance.html"
 
     def get_meeting(self, pk):
-        return get_object_or_404(Meeting.objects.select_related("series", "host_library"), pk=pk)
+        return get_object_or_404(
+            Meeting.objects.visible_to(self.request.user).select_related("series", "host_library"),
+            pk=pk,
+        )
 
     def get(self, request, pk):
         meeting = self.get_meeting(pk)

@@ -15,8 +15,17 @@ from django.contrib.auth.models import Group, Permission
 COORDINATORS = "Coordinators"
 AMBASSADORS = "Ambassadors"
 COORDINATOR_APPS = ("libraries", "meetings", "campaigns")
-# Regions are the scope itself: an ambassador may not create, rename or delete one.
-AMBASSADOR_EXCLUDED_PERMISSIONS = ("add_region", "change_region", "delete_region")
+# Seeing every region is a permission (libraries.Region's Meta), so that the check reads the
+# permissions Django has already loaded for the request instead of querying groups.
+EVERY_REGION_PERMISSION = "libraries.view_all_regions"
+# Regions are the scope itself: an ambassador may not create, rename or delete one, nor step
+# out of theirs.
+AMBASSADOR_EXCLUDED_PERMISSIONS = (
+    "add_region",
+    "change_region",
+    "delete_region",
+    EVERY_REGION_PERMISSION.split(".")[1],
+)
 
 _CACHE_ATTRIBUTE = "_outreach_visible_region_ids"
 
@@ -44,15 +53,17 @@ def sees_every_region(user) -> bool:
 def visible_region_ids(user) -> frozenset[int] | None:
     """The ids of the regions ``user`` may see, or None for every region.
 
-    Superusers and coordinators see every region; anyone else the regions they are an
-    ambassador of, possibly none. Two queries at most, once per user object (a request).
+    Superusers and coordinators (the ``view_all_regions`` permission) see every region;
+    anyone else the regions they are an ambassador of, possibly none. The permission check
+    reads the permissions the page's own check loaded; an ambassador's regions are one query,
+    once per user object (a request).
     """
     cached = getattr(user, _CACHE_ATTRIBUTE, False)
     if cached is not False:
         return cached
     if not user.is_authenticated or not user.is_active:
         region_ids = frozenset()
-    elif user.is_superuser or user.groups.filter(name=COORDINATORS).exists():
+    elif user.has_perm(EVERY_REGION_PERMISSION):
         region_ids = None
     else:
         region_ids = frozenset(user.ambassador_regions.values_list("pk", flat=True))

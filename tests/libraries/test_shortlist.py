@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.audience import campaign_librarians
 from campaigns.models import Campaign
 from libraries import scoring
-from libraries.models import Librarian, Library, LibraryScoreSnapshot
+from libraries.models import Librarian, Library, LibraryScoreSnapshot, Region
 from libraries.selectors import shortlist_build
 from tests.factories import (
     ActivitySignalFactory,
@@ -78,8 +78,8 @@ def regions():
     }
 
 
-def test_the_shortlist_gives_each_region_its_top_libraries_by_score(regions):
-    shortlist = shortlist_build()
+def test_the_shortlist_gives_each_region_its_top_libraries_by_score(regions, coordinator):
+    shortlist = shortlist_build(user=coordinator)
     assert [group.region.name for group in shortlist] == ["Genève", "Vaud"]
     vaud = shortlist.regions[1]
     assert [entry.library.name for entry in vaud.libraries] == [
@@ -93,13 +93,13 @@ def test_the_shortlist_gives_each_region_its_top_libraries_by_score(regions):
     ]
 
 
-def test_the_number_per_region_is_a_parameter(regions):
-    shortlist = shortlist_build(per_region=2)
+def test_the_number_per_region_is_a_parameter(regions, coordinator):
+    shortlist = shortlist_build(user=coordinator, per_region=2)
     assert [len(group.libraries) for group in shortlist] == [1, 2]
 
 
-def test_the_reason_is_the_two_kinds_that_contribute_most(regions):
-    lausanne = shortlist_build().regions[1].libraries[0]
+def test_the_reason_is_the_two_kinds_that_contribute_most(regions, coordinator):
+    lausanne = shortlist_build(user=coordinator).regions[1].libraries[0]
     assert [reason.kind for reason in lausanne.reasons] == ["hosted_meetup", "attended"]
     assert [reason.contribution for reason in lausanne.reasons] == pytest.approx(
         [16.0, 9.0], rel=1e-3
@@ -107,8 +107,8 @@ def test_the_reason_is_the_two_kinds_that_contribute_most(regions):
     assert lausanne.reason_text.startswith("Hosted a meetup (16.0); Attended a meetup (9.0)")
 
 
-def test_the_most_active_reachable_librarians_come_first_then_by_hand_rank(regions):
-    lausanne, morges, _ = shortlist_build().regions[1].libraries
+def test_the_most_active_reachable_librarians_come_first_then_by_hand_rank(regions, coordinator):
+    lausanne, morges, _ = shortlist_build(user=coordinator).regions[1].libraries
     # Eve made the most edits, but unsubscribed; Dora did nothing.
     assert [person.librarian.name for person in lausanne.librarians] == ["Anne", "Bruno", "Carla"]
     assert [person.activity for person in lausanne.librarians] == pytest.approx(
@@ -307,6 +307,7 @@ def test_users_without_the_permission_are_refused(client, regions, name, method)
 def test_a_reader_sees_the_shortlist_but_cannot_write_from_it(client, regions):
     reader = UserFactory(username="reader")
     reader.user_permissions.add(*Permission.objects.filter(codename="view_library"))
+    reader.ambassador_regions.set(Region.objects.all())
     client.force_login(reader)
     page = client.get(URL).content.decode()
     assert "BCU Lausanne" in page

@@ -21,6 +21,8 @@ from tests.factories import (
 # url name -> (kwargs builder, status a coordinator gets on GET)
 COORDINATOR_PAGES = {
     "dashboard": (lambda o: {}, 200),
+    "dashboard-export": (lambda o: {"table": "regions"}, 200),
+    "search": (lambda o: {}, 200),
     "libraries:library-list": (lambda o: {}, 200),
     "libraries:library-create": (lambda o: {}, 200),
     "libraries:library-export": (lambda o: {}, 200),
@@ -186,6 +188,10 @@ def test_a_user_with_only_the_view_permission_cannot_change_a_library(client, ob
     user.user_permissions.add(Permission.objects.get(codename="view_library"))
     client.force_login(user)
     library = objects["library"]
+    # Without the permission to see every region, a user sees the regions they are an
+    # ambassador of; none would be a 404.
+    assert client.get(reverse("libraries:library-detail", args=[library.slug])).status_code == 404
+    library.region.ambassadors.add(user)
     assert client.get(reverse("libraries:library-detail", args=[library.slug])).status_code == 200
     response = client.post(
         reverse("libraries:library-status", args=[library.slug]),
