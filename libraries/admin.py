@@ -15,6 +15,8 @@ from .models import (
 class RegionAdmin(admin.ModelAdmin):
     list_display = ["name", "language", "time_zone"]
     prepopulated_fields = {"slug": ["name"]}
+    # Ambassadors see and act on these regions only (outreach.roles).
+    filter_horizontal = ["ambassadors"]
 
 
 class LibraryStatusChangeInline(admin.TabularInline):

@@ -1,8 +1,9 @@
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
-from outreach.roles import COORDINATORS
+from outreach.roles import COORDINATORS, visible_region_ids
+from tests.factories import RegionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +29,20 @@ def test_create_coordinator_refuses_an_existing_name_without_if_missing():
     call_command("create_coordinator", "demo", "--password", "a long enough password")
     with pytest.raises(CommandError):
         call_command("create_coordinator", "demo")
+
+
+def test_create_coordinator_with_ambassador_of_makes_an_ambassador_of_those_regions(capsys):
+    vaud, _ = RegionFactory(name="Vaud", slug="vaud"), RegionFactory(name="Genève")
+    call_command("create_coordinator", "amb", "--ambassador-of", "vaud")
+    assert "Ambassador account (Vaud) created" in capsys.readouterr().out
+    user = get_user_model().objects.get(username="amb")
+    assert list(user.ambassador_regions.all()) == [vaud]
+    assert user.has_perm("libraries.change_library")
+    assert visible_region_ids(user) == {vaud.pk}
+
+
+def test_create_coordinator_refuses_an_unknown_region():
+    RegionFactory(name="Vaud", slug="vaud")
+    with pytest.raises(CommandError, match="Unknown region “Valais”. The regions are: vaud"):
+        call_command("create_coordinator", "amb", "--ambassador-of", "Valais")
+    assert not get_user_model().objects.filter(username="amb").exists()

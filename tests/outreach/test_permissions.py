@@ -4,6 +4,8 @@ The sweep walks the URL resolver: a named pattern missing from COORDINATOR_PAGES
 PUBLIC_PAGES fails the test until someone decides who may see it.
 """
 
+from collections import defaultdict
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -15,6 +17,7 @@ from tests.factories import (
     LibrarianFactory,
     MailingListFactory,
     MeetupSeriesFactory,
+    RegionFactory,
     UserFactory,
 )
 
@@ -117,21 +120,26 @@ def _named_patterns(patterns=None, namespace=""):
 @pytest.fixture
 def objects(db):
     librarian = LibrarianFactory()
-    mailing_list = MailingListFactory()
+    region = librarian.library.region
+    mailing_list = MailingListFactory(region=region)
     mailing_list.members.add(librarian.library)
     series = MeetupSeriesFactory(host_library=librarian.library)
     meetings_materialise(series=series)
     campaign = Campaign.objects.create(title="Wikipermanences")
     Message.objects.create(campaign=campaign, language="fr", subject="Bonjour", body="Bonjour")
     campaign.mailing_lists.add(mailing_list)
+    campaign.regions.add(region)
     delivery = Delivery.objects.create(
         campaign=campaign, email=mailing_list.posting_address, mailing_list=mailing_list
     )
     drive = Campaign.objects.create(
         title="#1lib1ref", kind="contribution_drive", hashtags="#1lib1ref", wikis="frwiki"
     )
+    drive.regions.add(region)
     contribution = Contribution.objects.create(
         drive=drive,
+        library=librarian.library,
+        librarian=librarian,
         wiki="frwiki",
         revid=1,
         page="Lausanne",
@@ -140,6 +148,7 @@ def objects(db):
         tagged=False,
     )
     return {
+        "region": region,
         "campaign": campaign,
         "delivery": delivery,
         "drive": drive,
@@ -181,6 +190,112 @@ def test_coordinators_reach_every_coordinator_page(coordinator_client, objects, 
     build, expected = COORDINATOR_PAGES[name]
     response = coordinator_client.get(reverse(name, kwargs=build(objects)))
     assert response.status_code == expected
+
+
+# Ambassadors ---------------------------------------------------------------------------------
+# The objects above are all in one region. Its ambassador works on them as a coordinator does;
+# the ambassador of another region meets a 404 on every page of one of them, as if it did not
+# exist, and finds none of them on the pages that list or count.
+
+
+class _AnyObject:
+    pk, slug = 1, "any"
+
+
+# The pages of one object: their URL names a primary key or a slug.
+OBJECT_PAGES = sorted(
+    name
+    for name, (build, _) in COORDINATOR_PAGES.items()
+    if {"pk", "slug"} & set(build(defaultdict(_AnyObject)))
+)
+
+
+@pytest.mark.parametrize("name", sorted(COORDINATOR_PAGES))
+def test_ambassadors_reach_every_coordinator_page_in_their_region(
+    client, objects, make_ambassador, name
+):
+    client.force_login(make_ambassador(objects["region"]))
+    build, expected = COORDINATOR_PAGES[name]
+    assert client.get(reverse(name, kwargs=build(objects))).status_code == expected
+
+
+@pytest.mark.parametrize("name", OBJECT_PAGES)
+def test_ambassadors_of_another_region_cannot_reach_its_objects(
+    client, objects, make_ambassador, name
+):
+    client.force_login(make_ambassador(RegionFactory(name="Elsewhere")))
+    build, expected = COORDINATOR_PAGES[name]
+    url = reverse(name, kwargs=build(objects))
+    # The method the page answers meets a 404; the other one is not allowed anyway.
+    get, post = client.get(url).status_code, client.post(url).status_code
+    assert (get, post) in ((404, 404), (405, 404), (404, 405)), url
+    assert (post if expected == 405 else get) == 404, url
+
+
+LISTING_PAGES = [
+    "dashboard",
+    "search",
+    "libraries:library-list",
+    "libraries:library-export",
+    "libraries:librarian-list",
+    "libraries:mailinglist-list",
+    "libraries:shortlist",
+    "libraries:shortlist-export",
+    "meetings:series-list",
+    "meetings:meeting-create",
+    "meetings:series-create",
+    "libraries:librarian-create",
+    "campaigns:campaign-list",
+    "campaigns:campaign-create",
+]
+
+
+@pytest.mark.parametrize("name", LISTING_PAGES)
+def test_pages_that_list_show_an_ambassador_nothing_of_another_region(
+    client, objects, make_ambassador, name
+):
+    library = objects["library"]
+    library.score = 5.0
+    library.save(update_fields=["score"])
+    query = {"q": library.name[:6]} if name == "search" else {}
+    client.force_login(make_ambassador(objects["region"], username="here"))
+    here = client.get(reverse(name), query)
+    assert here.status_code == 200
+    client.force_login(make_ambassador(RegionFactory(name="Elsewhere"), username="there"))
+    there = client.get(reverse(name), query)
+    assert there.status_code == 200
+    content = b"".join(there) if there.streaming else there.content
+    for text in (
+        library.name,
+        objects["librarian"].email,
+        objects["mailing_list"].name,
+        objects["series"].title,
+        objects["campaign"].title,
+    ):
+        assert text.encode() not in content, (name, text)
+    own = b"".join(here) if here.streaming else here.content
+    assert library.name.encode() in own or name in {
+        "meetings:series-list",
+        "campaigns:campaign-list",
+        "libraries:mailinglist-list",
+        "campaigns:campaign-create",
+    }, name
+
+
+def test_an_ambassador_picks_only_their_regions_in_forms(client, objects, make_ambassador):
+    elsewhere = RegionFactory(name="Elsewhere")
+    client.force_login(make_ambassador(elsewhere))
+    response = client.post(
+        reverse("libraries:librarian-create"),
+        {"library": objects["library"].pk, "name": "Intruder", "email": "intruder@example.org"},
+    )
+    assert response.status_code == 200
+    assert "library" in response.context["form"].errors
+    response = client.post(
+        reverse("libraries:library-create"),
+        {"name": "Bibliothèque", "city": "Ailleurs", "region": objects["region"].pk},
+    )
+    assert "region" in response.context["form"].errors
 
 
 def test_a_user_with_only_the_view_permission_cannot_change_a_library(client, objects):
