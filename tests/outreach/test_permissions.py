@@ -9,17 +9,12 @@ from collections import defaultdict
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
 
-from campaigns.models import Campaign, Contribution, Delivery, Message
-from meetings.services import meetings_materialise
 from tests.factories import (
-    LibrarianFactory,
-    MailingListFactory,
-    MeetupSeriesFactory,
     RegionFactory,
     UserFactory,
 )
+from tests.outreach.sample import outreach_objects
 
 # url name -> (kwargs builder, status a coordinator gets on GET)
 COORDINATOR_PAGES = {
@@ -119,46 +114,7 @@ def _named_patterns(patterns=None, namespace=""):
 
 @pytest.fixture
 def objects(db):
-    librarian = LibrarianFactory()
-    region = librarian.library.region
-    mailing_list = MailingListFactory(region=region)
-    mailing_list.members.add(librarian.library)
-    series = MeetupSeriesFactory(host_library=librarian.library)
-    meetings_materialise(series=series)
-    campaign = Campaign.objects.create(title="Wikipermanences")
-    Message.objects.create(campaign=campaign, language="fr", subject="Bonjour", body="Bonjour")
-    campaign.mailing_lists.add(mailing_list)
-    campaign.regions.add(region)
-    delivery = Delivery.objects.create(
-        campaign=campaign, email=mailing_list.posting_address, mailing_list=mailing_list
-    )
-    drive = Campaign.objects.create(
-        title="#1lib1ref", kind="contribution_drive", hashtags="#1lib1ref", wikis="frwiki"
-    )
-    drive.regions.add(region)
-    contribution = Contribution.objects.create(
-        drive=drive,
-        library=librarian.library,
-        librarian=librarian,
-        wiki="frwiki",
-        revid=1,
-        page="Lausanne",
-        username="Demo",
-        timestamp=timezone.now(),
-        tagged=False,
-    )
-    return {
-        "region": region,
-        "campaign": campaign,
-        "delivery": delivery,
-        "drive": drive,
-        "contribution": contribution,
-        "library": librarian.library,
-        "librarian": librarian,
-        "mailing_list": mailing_list,
-        "series": series,
-        "meeting": series.meetings.first(),
-    }
+    return outreach_objects()
 
 
 def test_every_url_is_classified_as_coordinator_or_public():
