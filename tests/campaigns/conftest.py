@@ -2,7 +2,6 @@ import pytest
 
 from campaigns.models import Campaign, Message
 from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory, UserFactory
-from tests.smtp import SMTPServer
 from tests.wiki_server import recorded_wiki
 
 BODY = (
@@ -10,19 +9,6 @@ BODY = (
     "Would {{ library }} welcome a free Wikipedia introduction? See https://example.org/offer\n\n"
     "{{ answer_links }}\n"
 )
-
-
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on loopback, and the app's email pointed at it."""
-    server = SMTPServer().start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
