@@ -43,6 +43,17 @@ def test_check_deploy_reports_nothing_with_production_values():
     assert "System check identified no issues" in result.stdout
 
 
+def test_production_collects_the_static_files_with_their_manifest(tmp_path):
+    """Whitenoise's manifest storage follows every url() and sourceMappingURL of the vendored
+    assets: a file they name but that is missing stops the deployment."""
+    result = _manage(
+        "collectstatic", "--noinput", env={**PRODUCTION_ENV, "STATIC_ROOT": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "vendor/chartjs-4.6.1/chart.umd.min.js" in manifest
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
     result = _manage("check", env=env)
