@@ -281,6 +281,12 @@ class Delivery(models.Model):
                 condition=models.Q(state__in=["queued", "sending"]),
                 name="delivery_to_send",
             ),
+            # The dashboard's "answers since your last visit": only answered rows.
+            models.Index(
+                fields=["answered_at"],
+                condition=models.Q(answered_at__isnull=False),
+                name="delivery_answered",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -153,7 +153,12 @@ class Library(models.Model):
                 Lower("name"), Lower("city"), name="library_name_city_unique_ci"
             ),
         ]
-        indexes = [models.Index(fields=["status"]), models.Index(fields=["region", "status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["region", "status"]),
+            # The library list's order: its pages are read off the index.
+            models.Index(fields=["name", "city"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.city})"
@@ -413,6 +418,8 @@ class LibraryScoreSnapshot(models.Model):
             # of the refresh's upsert.
             models.UniqueConstraint(fields=["library", "date"], name="score_snapshot_one_per_day"),
         ]
+        # "When did the refresh last run": the newest row, without sorting them all.
+        indexes = [models.Index(fields=["computed_at"])]
 
     def __str__(self) -> str:
         return f"{self.library}: {self.score:.1f} ({self.date})"

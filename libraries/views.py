@@ -11,7 +11,8 @@ from celery.result import EagerResult
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -66,11 +67,20 @@ class LibraryListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filter_form = LibraryFilterForm(self.request.GET or None, user=self.request.user)
-        # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
+        # Librarians counted by a correlated subquery, not a join and GROUP BY: the database
+        # walks the (name, city) index, stops at the page's last row and counts for those
+        # rows only, and the paginator's COUNT does not group every librarian first.
+        librarians = (
+            Librarian.objects.filter(library=OuterRef("pk"))
+            .order_by()
+            .values("library")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
         queryset = (
             Library.objects.visible_to(self.request.user)
             .select_related("region")
-            .annotate(librarian_count=Count("librarians"))
+            .annotate(librarian_count=Coalesce(Subquery(librarians), 0))
             .order_by("name", "city")
         )
         return self.filter_form.filter(queryset)

@@ -234,6 +234,8 @@ class RSVP(models.Model):
                 "meeting", Lower("email"), name="rsvp_one_per_person_and_meeting"
             ),
         ]
+        # The dashboard's "answers since your last visit".
+        indexes = [models.Index(fields=["created_at"])]
 
     def __str__(self) -> str:
         return f"{self.name}: {self.get_answer_display()} ({self.meeting})"
