@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -166,7 +167,8 @@ class MeetingMoveView(PermissionRequiredMixin, View):
 
 
 def _local(meeting: Meeting) -> str:
-    return meeting.start.astimezone(meeting.zone).strftime("%Y-%m-%d %H:%M")
+    """The meeting's start in its own time zone, written the way the active language does."""
+    return date_format(meeting.start.astimezone(meeting.zone), "SHORT_DATETIME_FORMAT")
 
 
 # Public pages -------------------------------------------------------------------------------

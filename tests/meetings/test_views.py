@@ -156,3 +156,20 @@ def test_ticking_who_came_records_attendance_and_signals_once(coordinator_client
     )
     coordinator_client.post(url, {"present": []})  # a correction: Anne did not come after all
     assert not ActivitySignal.objects.filter(kind="attended").exists()
+
+
+def test_the_moved_meeting_message_writes_the_date_as_the_coordinators_language_does(
+    coordinator_client,
+):
+    series = MeetupSeriesFactory(start_date=timezone.localdate())
+    meetings_materialise(series=series)
+    meeting = series.meetings.order_by("start").first()
+    day = meeting.start.astimezone(ZURICH).date() + timedelta(days=1)
+    response = coordinator_client.post(
+        reverse("meetings:meeting-move", args=[meeting.pk]),
+        {"start": f"{day}T14:30"},
+        HTTP_ACCEPT_LANGUAGE="fr",
+        follow=True,
+    )
+    expected = f"La rencontre commence désormais le {day:%d/%m/%Y} 14:30."
+    assert expected in response.content.decode()
