@@ -4,11 +4,17 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from . import health, views
+from . import health, search_views, views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
+    path(
+        "dashboard/export/<slug:table>.csv",
+        views.DashboardExportView.as_view(),
+        name="dashboard-export",
+    ),
     path("healthz", health.healthz, name="healthz"),
+    path("search/", search_views.SearchView.as_view(), name="search"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The language switcher is on the public pages too: anonymous visitors may use it.

@@ -1,10 +1,14 @@
-"""The coordinator dashboard: where the outreach stands, at a glance."""
+"""The coordinator dashboard: where the outreach stands, at a glance, and what to do next."""
+
+import csv
 
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.views import View
 from django.views.generic import TemplateView
 
-from libraries.models import Librarian, Library, LibraryStatusChange, MailingList
+from .selectors import EXPORT_TABLES, dashboard_build, dashboard_table_rows
 
 
 class DashboardView(PermissionRequiredMixin, TemplateView):
@@ -12,17 +16,21 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
     template_name = "outreach/dashboard.html"
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        counts = dict(Library.objects.order_by().values_list("status").annotate(n=Count("id")))
-        context.update(
-            funnel=[
-                (value, label, counts.get(value, 0)) for value, label in Library.Status.choices
-            ],
-            library_count=sum(counts.values()),
-            librarian_count=Librarian.objects.count(),
-            mailinglist_count=MailingList.objects.count(),
-            recent_changes=LibraryStatusChange.objects.select_related(
-                "library", "changed_by"
-            ).exclude(from_status="")[:10],
-        )
-        return context
+        return super().get_context_data(dashboard=dashboard_build(user=self.request.user), **kwargs)
+
+
+class DashboardExportView(PermissionRequiredMixin, View):
+    """The numbers behind one of the dashboard's charts, as a CSV file."""
+
+    permission_required = "libraries.view_library"
+
+    def get(self, request, table):
+        if table not in EXPORT_TABLES:
+            raise Http404
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        filename = f"dashboard-{table}-{timezone.localdate().isoformat()}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # The BOM tells spreadsheet programs the file is UTF-8.
+        response.write("\ufeff")
+        csv.writer(response).writerows(dashboard_table_rows(user=request.user, table=table))
+        return response
