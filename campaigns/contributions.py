@@ -27,6 +27,7 @@ from libraries.models import ActivitySignal, Librarian
 
 from . import wiki
 from .models import Campaign, Contribution, PullCursor, PullRun, WikiAccount
+from .services import contribution_tallies_refresh
 
 # Citation templates counted as references when they stand outside a <ref> (short footnotes
 # such as {{sfn}} are references by themselves). Names are compared lower-cased, with
@@ -201,6 +202,8 @@ def contributions_pull(*, drive: Campaign, now: datetime | None = None) -> PullR
     run.requests = wiki.request_count() - requests_before
     run.finished_at = timezone.now()
     run.save()
+    # What was stored counts on the dashboard at once, even when the run failed part way.
+    contribution_tallies_refresh()
     return run
 
 
@@ -333,6 +336,7 @@ def contribution_count_in(*, contribution: Contribution, counted: bool) -> Contr
         signals_from_contributions([contribution])
     else:
         ActivitySignal.objects.filter(source=_signal_source(contribution)).delete()
+    contribution_tallies_refresh()
     return contribution
 
 

@@ -12,7 +12,14 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from libraries.models import Librarian, Library, MailingList, Region, ThroughLibraryQuerySet
+from libraries.models import (
+    Librarian,
+    Library,
+    MailingList,
+    Region,
+    RegionScopedQuerySet,
+    ThroughLibraryQuerySet,
+)
 from outreach.roles import visible_region_ids
 
 
@@ -456,3 +463,37 @@ class Contribution(models.Model):
     @property
     def counts(self) -> bool:
         return self.tagged or self.counted_in
+
+
+class ContributionTally(models.Model):
+    """Counted #1lib1ref edits of one region: per week (Monday, local time), or over the whole
+    trailing year (``week`` is then its first Monday and ``whole_year`` is set).
+
+    Rebuilt from the contributions after every pull, every count-in and every night
+    (``campaigns.services.contribution_tallies_refresh``), so that the dashboard reads a
+    year of activity from a few hundred rows whatever the number of contributions. Distinct
+    librarians and libraries add up across regions: each belongs to one region.
+    """
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(_("week"))
+    whole_year = models.BooleanField(default=False)
+    edits = models.PositiveIntegerField(default=0)
+    references = models.PositiveIntegerField(default=0)
+    librarians = models.PositiveIntegerField(default=0)
+    libraries = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    objects = RegionScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("contribution tally")
+        verbose_name_plural = _("contribution tallies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "whole_year", "week"], name="contribution_tally_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.week}: {self.edits}"

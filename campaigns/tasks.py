@@ -88,6 +88,14 @@ def contributions_pull_task(drive_id: int) -> dict:
 
 
 @shared_task(acks_late=True)
+def contribution_tallies_refresh_task() -> int:
+    """Every night: the dashboard's year of #1lib1ref tallies moves on with the calendar."""
+    from .services import contribution_tallies_refresh
+
+    return contribution_tallies_refresh()
+
+
+@shared_task(acks_late=True)
 def contributions_pull_due_task() -> list[int]:
     """Every hour: pull the drives whose window is open; at night, also those that ended in
     the last week (a pull that failed during the window is made up)."""

@@ -49,4 +49,11 @@ app.conf.beat_schedule = {
         "task": "libraries.tasks.scores_refresh_task",
         "schedule": crontab(hour=4, minute=30),
     },
+    # Every night at 04:45: rebuild the dashboard's tallies of #1lib1ref edits per region and
+    # week, so that the year they cover moves on with the calendar (pulls and count-ins
+    # rebuild them as well). Idempotent; a missed night leaves the year a day behind.
+    "campaigns-contribution-tallies": {
+        "task": "campaigns.tasks.contribution_tallies_refresh_task",
+        "schedule": crontab(hour=4, minute=45),
+    },
 }

@@ -29,12 +29,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models import Campaign, Contribution, Delivery
+from campaigns.models import Campaign, ContributionTally, Delivery
 from campaigns.selectors import campaigns_with_counts
+from campaigns.services import TALLY_WEEKS
 from libraries.models import Librarian, Library, LibraryStatusChange, MailingList, Region
 from meetings.models import RSVP, Meeting
 from meetings.services import SEATED
@@ -53,9 +54,8 @@ NEW_ANSWERS_LISTED = 5
 CAMPAIGNS_LISTED = 8
 CAMPAIGN_RECENTLY_SENT = timedelta(days=30)
 SHORTLIST_TOP = 5
-# A whole year of weeks: both #1lib1ref windows (mid-January to early February, and May)
-# always fall inside it, whereas half a year shows one window at most, in November none.
-ACTIVITY_WEEKS = 52
+# The year of weeks the tallies cover (campaigns.services).
+ACTIVITY_WEEKS = TALLY_WEEKS
 
 STATUSES = Library.Status
 CAMPAIGNS_IN_PROGRESS = (
@@ -63,9 +63,6 @@ CAMPAIGNS_IN_PROGRESS = (
     Campaign.Status.PAUSED,
     Campaign.Status.SCHEDULED,
 )
-# The same rule as Contribution.counts and campaigns.selectors.drive_counted: tagged edits,
-# and untagged ones a coordinator counted in.
-COUNTED_CONTRIBUTIONS = Q(tagged=True) | Q(counted_in=True)
 
 
 # Pipeline ------------------------------------------------------------------------------------
@@ -442,6 +439,8 @@ class Activity:
     librarians: int = 0
     libraries: int = 0
     latest_drive: Campaign | None = None
+    # When the tallies were last rebuilt (after a pull, a count-in, every night); None: never.
+    computed_at: datetime | None = None
 
     @property
     def edits(self) -> int:
@@ -456,46 +455,42 @@ class Activity:
         return [week for week in self.weeks if week.edits or week.references]
 
     @property
-    def first_week(self) -> date:
-        return self.weeks[0].start
+    def first_week(self) -> date | None:
+        return self.weeks[0].start if self.weeks else None
 
 
-def _weeks_start(now: datetime) -> datetime:
-    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=today.weekday(), weeks=ACTIVITY_WEEKS - 1)
-
-
-def contributions_by_week(*, user, now: datetime) -> list[Week]:
+def contributions_by_week(*, user) -> tuple[list[Week], ContributionTally | None]:
     """Counted edits and references added per week (Monday to Sunday, local time) over the
-    last ``ACTIVITY_WEEKS`` weeks, weeks without edits included: one query."""
-    start = _weeks_start(now)
-    rows = {
-        timezone.localtime(row["week"]).date(): row
-        for row in Contribution.objects.visible_to(user)
-        .filter(COUNTED_CONTRIBUTIONS, timestamp__gte=start, timestamp__lte=now)
-        .annotate(week=TruncWeek("timestamp"))
-        .order_by()
-        .values("week")
-        .annotate(edits=Count("pk"), references=Coalesce(Sum("references_added"), 0))
-    }
+    year the tallies cover, weeks without edits included, and the year's totals: one query
+    of the tallies (campaigns.services.contribution_tallies_refresh), a few hundred rows at
+    most whatever the number of contributions."""
+    weekly: dict[date, list[int]] = {}
+    year = ContributionTally(week=None, edits=0, references=0, librarians=0, libraries=0)
+    computed = None
+    for tally in ContributionTally.objects.visible_to(user).order_by():
+        computed = max(computed or tally.computed_at, tally.computed_at)
+        if tally.whole_year:
+            year.week = tally.week
+            for name in ("edits", "references", "librarians", "libraries"):
+                setattr(year, name, getattr(year, name) + getattr(tally, name))
+        else:
+            counts = weekly.setdefault(tally.week, [0, 0])
+            counts[0] += tally.edits
+            counts[1] += tally.references
+    if computed is None:
+        return [], None
+    year.computed_at = computed
     weeks = []
     for offset in range(ACTIVITY_WEEKS):
-        monday = (start + timedelta(weeks=offset)).date()
-        row = rows.get(monday, {})
-        weeks.append(Week(monday, row.get("edits", 0), row.get("references", 0)))
-    return weeks
+        monday = year.week + timedelta(weeks=offset)
+        edits, references = weekly.get(monday, (0, 0))
+        weeks.append(Week(monday, edits, references))
+    return weeks, year
 
 
-def activity_build(*, user, now: datetime) -> Activity:
-    """Edits per week, who made them, and the latest drive to link to: three queries."""
-    totals = (
-        Contribution.objects.visible_to(user)
-        .filter(COUNTED_CONTRIBUTIONS, timestamp__gte=_weeks_start(now), timestamp__lte=now)
-        .aggregate(
-            librarians=Count("librarian", distinct=True),
-            libraries=Count("library", distinct=True),
-        )
-    )
+def activity_build(*, user) -> Activity:
+    """Edits per week, who made them, and the latest drive to link to: two queries."""
+    weeks, year = contributions_by_week(user=user)
     latest_drive = (
         Campaign.objects.visible_to(user)
         .filter(kind=Campaign.Kind.CONTRIBUTION_DRIVE)
@@ -503,10 +498,11 @@ def activity_build(*, user, now: datetime) -> Activity:
         .first()
     )
     return Activity(
-        weeks=contributions_by_week(user=user, now=now),
-        librarians=totals["librarians"],
-        libraries=totals["libraries"],
+        weeks=weeks,
+        librarians=year.librarians if year else 0,
+        libraries=year.libraries if year else 0,
         latest_drive=latest_drive,
+        computed_at=year.computed_at if year else None,
     )
 
 
@@ -561,11 +557,11 @@ class Dashboard:
 def dashboard_build(*, user, now: datetime | None = None) -> Dashboard:
     """Everything the dashboard shows to ``user``; records the visit.
 
-    17 queries whatever the number of rows: the visit 2 (read, then one UPDATE or upsert), the
+    16 queries whatever the number of rows: the visit 2 (read, then one UPDATE or upsert), the
     pipeline 5, the coming meetings 1, the answers since the last visit 4, the campaigns 1,
-    the shortlist 1, the #1lib1ref activity 3. An ambassador's regions add one (once per
-    request, outreach.roles); a coordinator's role is read from the permissions the view's
-    permission check already loaded.
+    the shortlist 1, the #1lib1ref activity 2 (its tallies, and the latest drive). An
+    ambassador's regions add one (once per request, outreach.roles); a coordinator's role is
+    read from the permissions the view's permission check already loaded.
     """
     now = now or timezone.now()
     since = dashboard_visit_record(user=user, now=now)
@@ -576,7 +572,7 @@ def dashboard_build(*, user, now: datetime | None = None) -> Dashboard:
         answers=answers_since(user=user, since=since, now=now),
         campaigns=campaigns_in_progress(user=user, now=now),
         shortlist=shortlist_top(user=user),
-        activity=activity_build(user=user, now=now),
+        activity=activity_build(user=user),
         sees_every_region=sees_every_region(user),
     )
 
@@ -598,6 +594,6 @@ def dashboard_table_rows(*, user, table: str, now: datetime | None = None) -> li
     if table == "contributions":
         return [[_("Week starting"), _("Edits"), _("References added")]] + [
             [week.start.isoformat(), week.edits, week.references]
-            for week in contributions_by_week(user=user, now=now)
+            for week in contributions_by_week(user=user)[0]
         ]
     raise ValueError(table)

@@ -3,6 +3,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import demo as campaigns_demo
+from campaigns.services import contribution_tallies_refresh
 from libraries import demo
 from libraries.scoring import scores_refresh
 from meetings import demo as meetings_demo
@@ -26,4 +27,5 @@ class Command(BaseCommand):
             # that creates nothing changes nothing, scores included.
             if any(ctx.created.values()):
                 scores_refresh(now=ctx.now)
+                contribution_tallies_refresh(now=ctx.now)
         self.stdout.write(ctx.summary())
