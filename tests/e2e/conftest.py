@@ -72,16 +72,17 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_page(browser, live_server, request) -> Iterator[Callable[[], Page]]:
-    """new_page(): a page in a browser context of its own, as another person's browser.
+    """new_page(locale="en-GB"): a page in a browser context of its own, as another person's
+    browser, whose language (Accept-Language) is ``locale``.
 
     At the end of the test, the page that loaded last is saved as a screenshot.
     """
     contexts, last = [], {}
 
-    def make() -> Page:
+    def make(locale: str = "en-GB") -> Page:
         context = browser.new_context(
             base_url=live_server.url,
-            locale="en-GB",
+            locale=locale,
             timezone_id="Europe/Zurich",
             # Wide enough for the navbar not to collapse (Bootstrap's xl breakpoint).
             viewport={"width": 1280, "height": 900},
@@ -103,6 +104,22 @@ def new_page(browser, live_server, request) -> Iterator[Callable[[], Page]]:
             print(f"e2e: no screenshot of {request.node.name}: {error}")
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def logged_in(client, live_server) -> Callable[[Page, object], Page]:
+    """logged_in(page, user): the page's browser holds a session of ``user``, without going
+    through the login form (the journeys do that once, as a person would)."""
+
+    def log_in(page: Page, user) -> Page:
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies(
+            [{"name": cookie.key, "value": cookie.value, "url": live_server.url}]
+        )
+        return page
+
+    return log_in
 
 
 @pytest.fixture
