@@ -9,6 +9,7 @@ import os
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from outreach.roles import COORDINATORS, ambassadors_group
 
@@ -43,6 +44,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(no_postgres)
         if "broker" in item.keywords and not settings.CELERY_BROKER_URL:
             item.add_marker(no_broker)
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a request with Accept-Language leaves its
+    language active in the thread (LocaleMiddleware does not reset it)."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

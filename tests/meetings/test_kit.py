@@ -234,7 +234,7 @@ def test_the_poster_downloads_as_a_pdf_named_after_the_series(coordinator_client
 def test_the_kit_page_says_when_the_sentences_cannot_be_in_the_series_language(
     coordinator_client,
 ):
-    series = _series(language="de")
+    series = _series(language="it")
     page = coordinator_client.get(reverse("kit:series-kit", args=[series.slug])).content.decode()
-    assert "is not translated into the language of the series yet (German)" in page
+    assert "is not translated into the language of the series yet (Italian)" in page
     assert 'lang="en"' in page.split("<main", 1)[1]  # the textareas say what they hold

@@ -1,6 +1,6 @@
 """The coordinator's series pages: a rule in plain words, the next dates before saving."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -173,3 +173,21 @@ def test_the_moved_meeting_message_writes_the_date_as_the_coordinators_language_
     )
     expected = f"La rencontre commence désormais le {day:%d/%m/%Y} 14:30."
     assert expected in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "Thursday 5 January 2040, 12:00"),
+        ("fr", "jeudi 5 janvier 2040, 12:00"),
+        ("de", "Donnerstag, 5. Januar 2040, 12:00"),
+    ],
+)
+def test_meeting_dates_are_written_out_as_each_language_does(client, language, expected):
+    series = MeetupSeriesFactory(start_date=date(2040, 1, 1), status="active")
+    meetings_materialise(series=series, now=datetime(2040, 1, 1, tzinfo=ZURICH))
+    meeting = series.meetings.order_by("start").first()
+    page = client.get(
+        reverse("meetings:meeting-public", args=[meeting.pk]), HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert expected in page.content.decode()
