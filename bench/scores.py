@@ -8,16 +8,25 @@
    the last three years (more recent ones more often), spread unevenly over the libraries
    (a few very active, many quiet, some with none), 60% of them naming a librarian. Then
    VACUUM ANALYZE, as autovacuum would have done on a database that grew over time.
-3. Times ``libraries.scoring.scores_refresh`` (the UPDATE … FROM the aggregate of every
-   library, then the upsert of the day's snapshots) and, as the yardstick, a plain
+3. Times ``libraries.scoring.scores_refresh`` (the score parts replaced: DELETE, then
+   INSERT … SELECT the signals grouped by library and kind; the UPDATE … FROM every library's
+   parts summed; the UPDATE … FROM the signals naming a librarian grouped by librarian; the
+   upsert of the day's snapshots) and, as the yardstick, a plain
    ``SELECT library_id, SUM(…) FROM libraries_activitysignal GROUP BY library_id`` of the
-   same weighted, decayed sum, fetched: the same rows read and the same arithmetic, without
-   the join to every library and without writing anything. Each runs once to warm the cache,
-   then three times, alternately; the median is kept. Each refresh is a night later than the
-   one before, so every score changes and every library gets a new snapshot row, as nightly.
-4. Prints both medians, their ratio (the aim: at most 3, PASS or BELOW), a bare
-   GROUP BY of the weights (no decay) for scale, and checks that the scores the refresh
-   wrote equal the yardstick's sums.
+   same weighted, decayed sum, fetched: the rows read once and the same arithmetic, without
+   the librarians' second aggregate, the join to every library and without writing
+   anything. Each runs once to warm the cache, then three times, alternately; the median is
+   kept. Each refresh is a night later than the one before, so every score, part and
+   activity changes and every library gets a new snapshot row, as nightly. Those refreshes
+   run back to back, so each finds the dead rows of the one before; three more are timed
+   after a VACUUM of the tables the refresh rewrites (not timed), as autovacuum leaves them
+   from one night to the next.
+4. Prints both medians, their ratio (the aim: at most 3, PASS or BELOW; the back-to-back
+   refreshes count), a bare GROUP BY of the weights (no decay) for scale, the vacuumed
+   refreshes' median and ratio, the time of each of the refresh's statements (one more
+   refresh, its statements captured), and checks that the scores the refresh wrote equal
+   the yardstick's sums, that each library's parts add up to its score, and that the
+   librarians' activity equals a GROUP BY librarian of the same sum.
 
 A measurement, not a test: it exits 0 whatever the figures are, and non-zero only when the
 setup fails. The database is dropped at the end unless --keep.
@@ -26,6 +35,7 @@ setup fails. The database is dropped at the end unless --keep.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import statistics
@@ -270,13 +280,37 @@ def group_by_sql(now: datetime, *, decayed: bool = True) -> tuple[str, list]:
     )
 
 
-def group_by(now: datetime, *, decayed: bool = True) -> dict[int, float]:
+def group_by(now: datetime, *, decayed: bool = True, column: str = "library_id") -> dict:
     from django.db import connection
 
     sql, params = group_by_sql(now, decayed=decayed)
+    if column != "library_id":
+        # The librarians' activity: the same sum over the signals naming one.
+        sql = sql.replace("library_id", column).replace(
+            "GROUP BY", f"WHERE {column} IS NOT NULL GROUP BY"
+        )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
+
+
+def refresh_statements(now: datetime) -> list[tuple[str, float]]:
+    """One more refresh with its statements captured: (statement's start, ms) of each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from libraries.scoring import scores_refresh
+
+    with CaptureQueriesContext(connection) as queries:
+        scores_refresh(now=now)
+    statements = []
+    for query in queries.captured_queries:
+        sql = " ".join(query["sql"].split())
+        if sql.upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
+            continue
+        head = sql if len(sql) <= 70 else sql[:69] + "…"
+        statements.append((head, float(query["time"]) * 1000))
+    return statements
 
 
 def timed(function: Callable[[], object]) -> float:
@@ -287,16 +321,24 @@ def timed(function: Callable[[], object]) -> float:
 
 def measure(args: argparse.Namespace) -> None:
     from django.db import connection
+    from django.db.models import Sum
 
-    from libraries.models import Library, LibraryScoreSnapshot
+    from libraries.models import Librarian, Library, LibraryScorePart, LibraryScoreSnapshot
     from libraries.scoring import scores_refresh
 
     base = datetime.now(tz=UTC)
-    nights = iter(range(args.runs + 1))
+    nights = itertools.count()
 
     def refresh() -> None:
         # A night later each time: every score decays, every library gets a new snapshot.
         scores_refresh(now=base + timedelta(days=next(nights)))
+
+    def vacuum() -> None:
+        # What autovacuum does between two nights: each refresh leaves a dead row version of
+        # every part, of most libraries and of most librarians, far above its threshold.
+        with connection.cursor() as cursor:
+            for model in (LibraryScorePart, Library, Librarian):
+                cursor.execute(f"VACUUM {model._meta.db_table}")
 
     with step("warm-up: one refresh, one GROUP BY"):
         refresh()
@@ -307,7 +349,16 @@ def measure(args: argparse.Namespace) -> None:
         refresh_times.append(timed(refresh))
         group_by_times.append(timed(lambda: group_by(base)))
         bare_times.append(timed(lambda: group_by(base, decayed=False)))
-    last_night = base + timedelta(days=args.runs)
+    # The same refreshes with the night's autovacuum before each (not timed), as in
+    # production; the runs above, back to back, pile up dead rows.
+    vacuumed_times = []
+    for _ in range(args.runs):
+        vacuum()
+        vacuumed_times.append(timed(refresh))
+    # Not timed: the same refresh once more, a night later, its statements captured.
+    vacuum()
+    last_night = base + timedelta(days=next(nights))
+    statements = refresh_statements(last_night)
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM libraries_activitysignal")
@@ -318,13 +369,24 @@ def measure(args: argparse.Namespace) -> None:
     written = dict(Library.objects.values_list("pk", "score"))
     worst = max(abs(written[pk] - expected.get(pk, 0.0)) for pk in written)
     zero = sum(1 for pk in written if pk not in expected)
+    parts = dict(
+        LibraryScorePart.objects.order_by()
+        .values("library_id")
+        .annotate(total=Sum("contribution"))
+        .values_list("library_id", "total")
+    )
+    worst_parts = max(abs(written[pk] - parts.get(pk, 0.0)) for pk in written)
+    part_rows = LibraryScorePart.objects.count()
+    expected_activity = group_by(last_night, column="librarian_id")
+    activity = dict(Librarian.objects.values_list("pk", "activity"))
+    worst_activity = max(abs(activity[pk] - expected_activity.get(pk, 0.0)) for pk in activity)
 
     refresh_median = statistics.median(refresh_times)
     group_by_median = statistics.median(group_by_times)
     ratio = refresh_median / group_by_median
     print()
     print(f"{signals:,} signals, {libraries:,} libraries ({zero:,} without signals)")
-    print(f"{snapshots:,} snapshot rows after {args.runs + 1} nightly refreshes")
+    print(f"{snapshots:,} snapshot rows after {2 * args.runs + 2} nightly refreshes")
     print(
         f"scores_refresh():            median {refresh_median * 1000:8.1f} ms  "
         f"(runs: {', '.join(f'{t * 1000:.1f}' for t in refresh_times)} ms)"
@@ -337,7 +399,24 @@ def measure(args: argparse.Namespace) -> None:
         f"bare GROUP BY of weights:    median {statistics.median(bare_times) * 1000:8.1f} ms  "
         "(no decay; for scale only)"
     )
+    vacuumed_median = statistics.median(vacuumed_times)
+    print(
+        f"scores_refresh(), vacuumed:  median {vacuumed_median * 1000:8.1f} ms  "
+        f"(runs: {', '.join(f'{t * 1000:.1f}' for t in vacuumed_times)} ms; "
+        f"ratio {vacuumed_median / group_by_median:.2f}; each after a VACUUM, as nightly)"
+    )
+    print(
+        f"the refresh's statements (one more refresh after a VACUUM, captured; "
+        f"{part_rows:,} parts):"
+    )
+    for head, ms in statements:
+        print(f"  {ms:8.1f} ms  {head}")
     print(f"scores written vs the GROUP BY's sums: largest difference {worst:.2e}")
+    print(f"scores written vs their parts summed:  largest difference {worst_parts:.2e}")
+    print(
+        f"librarians' activity vs a GROUP BY librarian ({len(activity):,} librarians): "
+        f"largest difference {worst_activity:.2e}"
+    )
     verdict = "PASS" if ratio <= AIM else "BELOW"
     print(f"ratio refresh / GROUP BY: {ratio:.2f}   aim: ratio <= {AIM:g}   {verdict}")
 

@@ -4,6 +4,7 @@ from .models import (
     ActivitySignal,
     Librarian,
     Library,
+    LibraryScorePart,
     LibraryScoreSnapshot,
     LibraryStatusChange,
     MailingList,
@@ -27,6 +28,19 @@ class LibraryStatusChangeInline(admin.TabularInline):
     can_delete = False
 
 
+class LibraryScorePartInline(admin.TabularInline):
+    """Read-only: the score refresh replaces these rows (libraries.scoring)."""
+
+    model = LibraryScorePart
+    extra = 0
+    fields = ["kind", "signal_count", "contribution"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class LibrarianInline(admin.TabularInline):
     model = Librarian
     extra = 0
@@ -41,7 +55,7 @@ class LibraryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name", "city"]}
     # Status moves through the service (libraries page) so that its history stays whole.
     readonly_fields = ["status", "status_changed_at"]
-    inlines = [LibrarianInline, LibraryStatusChangeInline]
+    inlines = [LibrarianInline, LibraryStatusChangeInline, LibraryScorePartInline]
 
 
 @admin.register(MailingList)

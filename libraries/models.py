@@ -309,6 +309,10 @@ class Librarian(models.Model):
         ),
     )
     notes = models.TextField(_("notes"), blank=True)
+    # The weighted, decayed sum of the signals naming this librarian, written by the score
+    # refresh with the libraries' scores (libraries.scoring). db_default as well: rows
+    # inserted in SQL (the benchmarks fill their databases so) get 0 until the next refresh.
+    activity = models.FloatField(_("activity"), default=0.0, db_default=0.0, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -386,6 +390,48 @@ class ActivitySignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} — {self.library}"
+
+
+class LibraryScorePart(models.Model):
+    """What one kind of signal adds to a library's score, as the last refresh computed it.
+
+    The refresh (libraries.scoring) replaces every row each time it writes the scores: a
+    library's parts add up to its ``score``, and the pages that explain a score read them
+    rather than the signals. A library has no parts before its first refresh, nor when it had
+    no signal at that refresh.
+    """
+
+    library = models.ForeignKey(
+        Library,
+        on_delete=models.CASCADE,
+        related_name="score_parts",
+        verbose_name=_("library"),
+        # The unique (library, kind) index starts with the library: it serves lookups by
+        # library, and a second index would only slow the refresh's insert.
+        db_index=False,
+        # No constraint in the database: the refresh rewrites every row each night (150,000
+        # for 20,000 libraries), and checking each one's library costs as much as inserting
+        # them. The rows come from signals, whose library does exist, and deleting a library
+        # still deletes its parts (Django's CASCADE runs in the ORM either way).
+        db_constraint=False,
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=ActivitySignal.Kind.choices)
+    signal_count = models.PositiveIntegerField(_("signals"))
+    contribution = models.FloatField(_("contribution"))
+
+    objects = ThroughLibraryQuerySet.as_manager()
+
+    class Meta:
+        # library_id, not library: ordering by the relation would join Library for its order.
+        ordering = ["library_id", "-contribution", "kind"]
+        verbose_name = _("score part")
+        verbose_name_plural = _("score parts")
+        constraints = [
+            models.UniqueConstraint(fields=["library", "kind"], name="score_part_one_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.library}: {self.get_kind_display()} {self.contribution:.1f}"
 
 
 class LibraryScoreSnapshot(models.Model):

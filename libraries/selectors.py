@@ -2,22 +2,20 @@
 
 ``shortlist_build`` is the shortlist page, its CSV and the librarians its actions write to:
 per region, the libraries with the highest score, why (the kinds of signal that weigh most),
-and their most active librarians. Four queries whatever the number of rows.
+and their most active librarians. Three queries whatever the number of rows, of what the
+score refresh stored (libraries.scoring): no signal is read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import scoring
-from .models import ActivitySignal, Librarian, Library, Region
+from .models import ActivitySignal, Librarian, Library, LibraryScorePart, Region
 
 SHORTLIST_LIBRARIES_PER_REGION = 10
 SHORTLIST_LIBRARIANS_PER_LIBRARY = 3
@@ -73,22 +71,21 @@ class Shortlist:
         ]
 
 
-def shortlist_build(
-    *, user, per_region: int = SHORTLIST_LIBRARIES_PER_REGION, now: datetime | None = None
-) -> Shortlist:
+def shortlist_build(*, user, per_region: int = SHORTLIST_LIBRARIES_PER_REGION) -> Shortlist:
     """The top ``per_region`` libraries of each of ``user``'s regions by stored score, above
     zero.
 
-    Each comes with the two kinds of signal that contribute most to its score now (the
-    reason) and its three most active reachable librarians: by the weighted, decayed sum of
-    their own signals, then by the rank a coordinator gave by hand, then by name. A library
-    whose signals name nobody still shows its librarians, with an activity of 0: they are
-    the people to write to.
+    Each comes with the two kinds of signal that contribute most to its score (the reason)
+    and its three most active reachable librarians: by the weighted, decayed sum of their own
+    signals, then by the rank a coordinator gave by hand, then by name. A library whose
+    signals name nobody still shows its librarians, with an activity of 0: they are the
+    people to write to. Scores, their parts by kind and the librarians' activity are those of
+    the last refresh, so they agree with each other.
 
-    Four queries: the libraries (ranked within their region by a window function), their
-    contributions by kind, their librarians, and the librarians' activity.
+    Three queries, each ranked within its group by a window function so that only the rows
+    shown are read back: the libraries (within their region), their score parts (within the
+    library, two at most) and their librarians (within the library, three at most).
     """
-    now = now or timezone.now()
     ranked = (
         Library.objects.visible_to(user)
         .filter(score__gt=0)
@@ -109,35 +106,53 @@ def shortlist_build(
         return Shortlist(regions=[], per_region=per_region)
 
     labels = dict(ActivitySignal.Kind.choices)
-    contributions = scoring.library_kind_contributions(library_ids, now=now)
-    activity = scoring.librarians_activity(library_ids=library_ids, now=now)
+    reasons: dict[int, list[Reason]] = {}
+    parts = (
+        LibraryScorePart.objects.filter(library_id__in=library_ids, contribution__gt=0)
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("library_id")],
+                order_by=[F("contribution").desc(), F("kind").asc()],
+            )
+        )
+        .filter(position__lte=SHORTLIST_REASON_KINDS)
+        .order_by("library_id", "position")
+        .values_list("library_id", "kind", "contribution")
+    )
+    for library_id, kind, contribution in parts:
+        reasons.setdefault(library_id, []).append(
+            Reason(kind=kind, label=str(labels.get(kind, kind)), contribution=contribution)
+        )
     librarians: dict[int, list[ShortlistLibrarian]] = {}
-    for librarian in Librarian.objects.reachable().filter(library_id__in=library_ids):
+    most_active = (
+        Librarian.objects.reachable()
+        .filter(library_id__in=library_ids)
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("library_id")],
+                order_by=[
+                    F("activity").desc(),
+                    F("shortlist_rank").asc(nulls_last=True),
+                    F("name").asc(),
+                    F("pk").asc(),
+                ],
+            )
+        )
+        .filter(position__lte=SHORTLIST_LIBRARIANS_PER_LIBRARY)
+        .order_by("library_id", "position")
+    )
+    for librarian in most_active:
         librarians.setdefault(librarian.library_id, []).append(
-            ShortlistLibrarian(librarian=librarian, activity=activity.get(librarian.pk, 0.0))
+            ShortlistLibrarian(librarian=librarian, activity=librarian.activity)
         )
 
     regions: dict[int, ShortlistRegion] = {}
     for entry in entries:
         library = entry.library
-        by_kind = sorted(
-            contributions.get(library.pk, {}).items(), key=lambda item: (-item[1], item[0])
-        )
-        entry.reasons = [
-            Reason(kind=kind, label=str(labels.get(kind, kind)), contribution=contribution)
-            for kind, contribution in by_kind[:SHORTLIST_REASON_KINDS]
-            if contribution > 0
-        ]
-        entry.librarians = sorted(
-            librarians.get(library.pk, []),
-            key=lambda item: (
-                -item.activity,
-                item.librarian.shortlist_rank is None,
-                item.librarian.shortlist_rank or 0,
-                item.librarian.name,
-                item.librarian.pk,
-            ),
-        )[:SHORTLIST_LIBRARIANS_PER_LIBRARY]
+        entry.reasons = reasons.get(library.pk, [])
+        entry.librarians = librarians.get(library.pk, [])
         regions.setdefault(library.region_id, ShortlistRegion(region=library.region))
         regions[library.region_id].libraries.append(entry)
     return Shortlist(regions=list(regions.values()), per_region=per_region)

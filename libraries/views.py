@@ -120,12 +120,14 @@ class LibraryDetailView(PermissionRequiredMixin, DetailView):
         signals = library.signals.select_related("librarian", "recorded_by")
         # Oldest first, as the trend reads.
         snapshots = list(library.score_snapshots.order_by("-date")[: self.trend_days])[::-1]
+        # The breakdown is the last refresh's, which also wrote the newest snapshot.
+        computed_at = snapshots[-1].computed_at if snapshots else None
         context.update(
             signals=signals[: self.recent_signals],
             signal_count=signals.count(),
             status_form=LibraryStatusForm(initial={"status": library.status}),
             signal_form=ActivitySignalForm(library=library),
-            explanation=scoring.score_explain(library),
+            explanation=scoring.score_explain(library, computed_at=computed_at),
             snapshots=snapshots,
             sparkline=_sparkline([snapshot.score for snapshot in snapshots]),
         )

@@ -1,6 +1,9 @@
-"""Scores: signals weighted by kind and halved every half-life, computed by the database."""
+"""Scores: signals weighted by kind and halved every half-life, computed by the database; the
+breakdown the pages read, written by the same refresh."""
 
 import datetime
+import math
+import threading
 
 import pytest
 from django.core.management import call_command
@@ -8,12 +11,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from libraries import scoring
-from libraries.models import Library, LibraryScoreSnapshot
+from libraries.models import Librarian, Library, LibraryScorePart, LibraryScoreSnapshot
 from libraries.tasks import scores_refresh_task
 from outreach.celery import app as celery_app
-from tests.factories import ActivitySignalFactory, LibrarianFactory, LibraryFactory
+from tests.factories import (
+    ActivitySignalFactory,
+    LibrarianFactory,
+    LibraryFactory,
+    RegionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -107,18 +116,34 @@ def test_a_library_whose_signals_are_gone_falls_back_to_zero():
     assert score_of(library) == 0.0
 
 
-def test_the_refresh_is_two_statements_whatever_the_number_of_signals():
+def test_the_refresh_is_five_statements_whatever_the_number_of_signals():
     for i in range(30):
         library = LibraryFactory()
+        librarian = LibrarianFactory(library=library)
         for days in range(i % 5):
-            ActivitySignalFactory(library=library, kind="tagged_edit", occurred_at=days_ago(days))
+            ActivitySignalFactory(
+                library=library,
+                librarian=librarian if days % 2 else None,
+                kind="tagged_edit" if days % 3 else "attended",
+                occurred_at=days_ago(days),
+            )
     with CaptureQueriesContext(connection) as queries:
         scoring.scores_refresh(now=NOW)
-    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
-    assert len(statements) == 2
-    assert statements[0].lstrip().upper().startswith("UPDATE")
-    assert "GROUP BY" in statements[0].upper()
-    assert statements[1].lstrip().upper().startswith("INSERT")
+    # PostgreSQL also takes a lock first (two refreshes run one after the other).
+    statements = [
+        " ".join(q["sql"].split()).upper()
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "LOCK TABLE"))
+    ]
+    assert len(statements) == 5
+    replace_parts, insert_parts, scores, activity, snapshots = statements
+    assert replace_parts.startswith("DELETE FROM")
+    assert insert_parts.startswith("INSERT INTO") and "GROUP BY" in insert_parts
+    assert scores.startswith("UPDATE") and "LIBRARIES_ACTIVITYSIGNAL" not in scores
+    assert activity.startswith("UPDATE") and "GROUP BY" in activity
+    assert snapshots.startswith("INSERT INTO") and "ON CONFLICT" in snapshots
+    # The signals are read twice: by library and kind, and by librarian.
+    assert sum("LIBRARIES_ACTIVITYSIGNAL" in statement for statement in statements) == 2
 
 
 def test_the_refresh_writes_one_snapshot_per_library_and_day():
@@ -151,16 +176,28 @@ def test_refreshing_again_the_same_day_updates_that_days_snapshot():
 def test_the_refresh_is_idempotent():
     libraries = LibraryFactory.create_batch(3)
     for library in libraries:
-        ActivitySignalFactory(library=library, kind="attended", occurred_at=days_ago(10))
+        librarian = LibrarianFactory(library=library)
+        ActivitySignalFactory(
+            library=library, librarian=librarian, kind="attended", occurred_at=days_ago(10)
+        )
     scoring.scores_refresh(now=NOW)
-    first = list(LibraryScoreSnapshot.objects.order_by("pk").values_list("library", "score"))
-    scores = list(Library.objects.order_by("pk").values_list("score", flat=True))
+
+    def state():
+        return (
+            list(LibraryScoreSnapshot.objects.order_by("pk").values_list("library", "score")),
+            list(Library.objects.order_by("pk").values_list("score", flat=True)),
+            list(
+                LibraryScorePart.objects.order_by("library", "kind").values_list(
+                    "library", "kind", "signal_count", "contribution"
+                )
+            ),
+            list(Librarian.objects.order_by("pk").values_list("activity", flat=True)),
+        )
+
+    first = state()
     scoring.scores_refresh(now=NOW)
     assert LibraryScoreSnapshot.objects.count() == 3
-    assert (
-        list(LibraryScoreSnapshot.objects.order_by("pk").values_list("library", "score")) == first
-    )
-    assert list(Library.objects.order_by("pk").values_list("score", flat=True)) == scores
+    assert state() == first
 
 
 def test_snapshots_take_the_local_date():
@@ -179,25 +216,95 @@ def test_the_explanation_gives_count_weight_and_contribution_per_kind_and_sums_t
     ActivitySignalFactory(kind="hosted_meetup", occurred_at=NOW)  # another library's
     scoring.scores_refresh(now=NOW)
 
-    explanation = scoring.score_explain(library, now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        explanation = scoring.score_explain(library, computed_at=NOW)
 
+    assert len(queries) == 1
+    assert "libraries_activitysignal" not in queries[0]["sql"]
     lines = [(line.kind, line.count, line.weight) for line in explanation.lines]
     assert lines == [("hosted_meetup", 1, 8.0), ("tagged_edit", 2, 1.0), ("story", 1, 0.0)]
     contributions = [line.contribution for line in explanation.lines]
     assert contributions == pytest.approx([4.0, 1.25, 0.0])
-    assert explanation.total == pytest.approx(score_of(library))
+    assert explanation.total == pytest.approx(score_of(library), rel=1e-12)
     assert explanation.signal_count == 4
+    assert explanation.now == NOW
     assert explanation.lines[0].label == "Hosted a meetup"
 
 
+def test_the_parts_add_up_to_the_stored_score():
+    kinds = list(WEIGHTS) + ["story"]
+    libraries = LibraryFactory.create_batch(6)
+    for i, library in enumerate(libraries):
+        for j in range(i * 7):
+            ActivitySignalFactory(
+                library=library, kind=kinds[(i + j) % len(kinds)], occurred_at=days_ago(j * 13.7)
+            )
+    scoring.scores_refresh(now=NOW)
+
+    for library in libraries:
+        parts = list(library.score_parts.values_list("contribution", flat=True))
+        # The same numbers summed in another order: equal but for the last bits.
+        assert math.fsum(parts) == pytest.approx(score_of(library), rel=1e-12, abs=1e-12)
+        counts = library.score_parts.values_list("signal_count", flat=True)
+        assert sum(counts) == library.signals.count()
+    assert not libraries[0].score_parts.exists()  # no signal, no part, a score of 0
+    assert score_of(libraries[0]) == 0.0
+
+
+def test_a_second_refresh_replaces_the_parts():
+    library = LibraryFactory()
+    meetup = ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)
+    scoring.scores_refresh(now=NOW)
+    assert set(library.score_parts.values_list("kind", flat=True)) == {"hosted_meetup", "attended"}
+
+    meetup.delete()
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)
+    scoring.scores_refresh(now=NOW)
+
+    explanation = scoring.score_explain(library)
+    assert [(line.kind, line.count) for line in explanation.lines] == [("attended", 2)]
+    assert explanation.total == pytest.approx(6.0) == score_of(library)
+    assert LibraryScorePart.objects.count() == 1
+
+
+def test_deleting_a_library_deletes_its_parts():
+    library, other = LibraryFactory(), LibraryFactory()
+    for each in (library, other):
+        ActivitySignalFactory(library=each, kind="attended", occurred_at=NOW)
+    scoring.scores_refresh(now=NOW)
+    library.delete()
+    assert list(LibraryScorePart.objects.values_list("library", flat=True)) == [other.pk]
+
+
+def test_a_signal_recorded_after_the_refresh_counts_from_the_next_one():
+    library = LibraryFactory()
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=days_ago(1))
+    scoring.scores_refresh(now=NOW)
+    ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
+
+    before = scoring.score_explain(library)
+    assert [line.kind for line in before.lines] == ["attended"]
+    assert before.total == pytest.approx(score_of(library))
+
+    scoring.scores_refresh(now=NOW)
+    after = scoring.score_explain(library)
+    assert [line.kind for line in after.lines] == ["hosted_meetup", "attended"]
+    assert after.total == pytest.approx(score_of(library)) == pytest.approx(8 + 3 * 0.5**0.01)
+
+
 def test_a_library_without_signals_is_explained_as_zero():
-    explanation = scoring.score_explain(LibraryFactory(), now=NOW)
-    assert (explanation.lines, explanation.total) == ([], 0)
+    library = LibraryFactory()
+    scoring.scores_refresh(now=NOW)
+    explanation = scoring.score_explain(library)
+    assert (explanation.lines, explanation.total, explanation.now) == ([], 0, None)
+    assert score_of(library) == 0.0
 
 
 def test_a_librarians_activity_is_the_decayed_sum_of_their_own_signals():
     anne = LibrarianFactory()
     bob = LibrarianFactory(library=anne.library)
+    carla = LibrarianFactory(library=anne.library)
     ActivitySignalFactory(library=anne.library, librarian=anne, kind="attended", occurred_at=NOW)
     ActivitySignalFactory(
         library=anne.library, librarian=anne, kind="tagged_edit", occurred_at=days_ago(100)
@@ -205,9 +312,70 @@ def test_a_librarians_activity_is_the_decayed_sum_of_their_own_signals():
     ActivitySignalFactory(library=anne.library, librarian=bob, kind="tagged_edit", occurred_at=NOW)
     ActivitySignalFactory(library=anne.library, kind="hosted_meetup", occurred_at=NOW)  # nobody's
 
-    activity = scoring.librarians_activity(library_ids=[anne.library_id], now=NOW)
+    scoring.scores_refresh(now=NOW)
 
-    assert activity == pytest.approx({anne.pk: 3.5, bob.pk: 1.0})
+    activity = dict(Librarian.objects.values_list("pk", "activity"))
+    assert activity == pytest.approx({anne.pk: 3.5, bob.pk: 1.0, carla.pk: 0.0})
+
+
+def test_a_librarians_activity_falls_back_to_zero_when_no_signal_names_them_any_more():
+    anne = LibrarianFactory()
+    signal = ActivitySignalFactory(
+        library=anne.library, librarian=anne, kind="attended", occurred_at=NOW
+    )
+    scoring.scores_refresh(now=NOW)
+    anne.refresh_from_db()
+    assert anne.activity == pytest.approx(3.0)
+
+    signal.librarian = None
+    signal.save(update_fields=["librarian"])
+    scoring.scores_refresh(now=NOW)
+
+    anne.refresh_from_db()
+    assert anne.activity == 0.0
+    assert score_of(anne.library) == pytest.approx(3.0)  # still the library's signal
+
+
+def test_an_ambassador_sees_the_score_parts_of_their_regions_only(make_ambassador):
+    vaud, geneve = RegionFactory(), RegionFactory()
+    ActivitySignalFactory(library=LibraryFactory(region=vaud), kind="attended", occurred_at=NOW)
+    ActivitySignalFactory(library=LibraryFactory(region=geneve), kind="attended", occurred_at=NOW)
+    scoring.scores_refresh(now=NOW)
+    ambassador = make_ambassador(vaud)
+    visible = LibraryScorePart.objects.visible_to(ambassador)
+    assert [part.library.region for part in visible] == [vaud]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_at_once_run_one_after_the_other():
+    """The nightly task and the button at the same moment: neither fails on the parts."""
+    for i in range(20):
+        library = LibraryFactory()
+        for kind in ("attended", "tagged_edit", "hosted_meetup")[: 1 + i % 3]:
+            ActivitySignalFactory(library=library, kind=kind, occurred_at=NOW)
+    start = threading.Barrier(2)
+    failures = []
+
+    def refresh():
+        try:
+            start.wait(timeout=10)
+            scoring.scores_refresh(now=NOW)
+        except Exception as error:  # pragma: no cover - reported below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not failures
+    assert LibraryScorePart.objects.count() == 7 * 1 + 7 * 2 + 6 * 3  # 1, 2 or 3 kinds each
+    for library in Library.objects.all():
+        parts = library.score_parts.values_list("contribution", flat=True)
+        assert math.fsum(parts) == pytest.approx(library.score)
 
 
 def test_the_task_refreshes_the_scores():
@@ -263,6 +431,7 @@ def test_the_library_page_shows_the_score_its_breakdown_and_its_trend(coordinato
         "hosted_meetup",
         "tagged_edit",
     ]
+    assert response.context["explanation"].now == now
     assert len(response.context["snapshots"]) == 3
     assert response.context["sparkline"].count(",") == 3
     assert "Activity score" in page
@@ -271,8 +440,55 @@ def test_the_library_page_shows_the_score_its_breakdown_and_its_trend(coordinato
     assert "<polyline" in page
 
 
+def test_the_library_page_explains_the_score_of_the_last_refresh_and_says_when(
+    coordinator_client,
+):
+    library = LibraryFactory()
+    computed = timezone.now() - datetime.timedelta(hours=3)
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=computed)
+    scoring.scores_refresh(now=computed)
+    ActivitySignalFactory(library=library, kind="hosted_meetup")  # recorded since
+    url = reverse("libraries:library-detail", args=[library.slug])
+
+    response = coordinator_client.get(url)
+
+    page = response.content.decode()
+    explanation = response.context["explanation"]
+    assert [line.kind for line in explanation.lines] == ["attended"]
+    assert explanation.total == pytest.approx(3.0) == score_of(library)
+    when = date_format(timezone.localtime(computed), "DATETIME_FORMAT")
+    assert f"computed on {when}" in page
+    assert "a signal recorded since counts from the next refresh" in page
+    assert "2 signals observed." in page  # the signals themselves are listed as they are
+
+    scoring.scores_refresh()
+    response = coordinator_client.get(url)
+    assert [line.kind for line in response.context["explanation"].lines] == [
+        "hosted_meetup",
+        "attended",
+    ]
+
+
 def test_the_library_page_before_any_refresh_says_the_score_is_not_computed(coordinator_client):
     library = LibraryFactory()
+    ActivitySignalFactory(library=library, kind="attended")
     response = coordinator_client.get(reverse("libraries:library-detail", args=[library.slug]))
-    assert "Not computed yet" in response.content.decode()
+    page = response.content.decode()
+    assert "Not computed yet" in page
+    assert "How the score is made" not in page  # no breakdown to show
+    assert "No signal: the score is 0." not in page
     assert response.context["snapshots"] == []
+
+
+def test_a_score_written_before_its_parts_were_stored_waits_for_the_next_refresh(
+    coordinator_client,
+):
+    """A score from before the parts existed (the refresh that first writes them is the
+    next): the page does not claim the signals add up to 0."""
+    library = LibraryFactory(score=12.5)
+    ActivitySignalFactory(library=library, kind="attended")
+    response = coordinator_client.get(reverse("libraries:library-detail", args=[library.slug]))
+    page = response.content.decode()
+    assert "12.5" in page
+    assert "The breakdown by kind comes with the next refresh." in page
+    assert "No signal: the score is 0." not in page
