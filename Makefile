@@ -23,7 +23,7 @@ messages: install
 
 # Extracts the strings to translate (needs GNU gettext's xgettext: apt-get install gettext).
 makemessages: install
-	$(BIN)/python manage.py makemessages --locale=fr --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=tests
+	$(BIN)/python manage.py makemessages --locale=fr --locale=de --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=tests
 
 run: messages
 	$(BIN)/python manage.py migrate --noinput
