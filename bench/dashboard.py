@@ -9,8 +9,10 @@
    1,000,000 activity signals over two years, plus the pipeline's history, 90 days of score
    snapshots and a few campaigns with their deliveries and answers; the small one with a
    tenth of each (regions, mailing lists and campaigns stay as they are). Then the score
-   refresh (``libraries.scoring.scores_refresh``) and VACUUM ANALYZE, as on a database that
-   grew over time. Prints each step's time and the rows of every table.
+   refresh (``libraries.scoring.scores_refresh``), the #1lib1ref tallies the dashboard reads
+   (``campaigns.services.contribution_tallies_refresh``, as after a pull) and VACUUM
+   ANALYZE, as on a database that grew over time. Prints each step's time and the rows of
+   every table.
 2. Measures, in a process of its own per database (Django's test Client, in-process, logged
    in as a coordinator, DEBUG off), the dashboard, the library list, the page of the library
    with the most signals (the worst case) and the shortlist: the queries of a request
@@ -317,6 +319,11 @@ def fill(counts: dict[str, int]) -> dict:
         from libraries.scoring import scores_refresh
 
         scores_refresh()
+    # What every pull, count-in and night does: the dashboard reads these tallies.
+    with step("contribution_tallies_refresh()"):
+        from campaigns.services import contribution_tallies_refresh
+
+        contribution_tallies_refresh()
     # Planner statistics and the visibility map, as autovacuum keeps them on a database that
     # grew over time: right after a bulk load the planner would guess wrong.
     with step("vacuum analyze"), connection.cursor() as cursor:
