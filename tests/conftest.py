@@ -13,7 +13,7 @@ from django.utils import translation
 
 from outreach.roles import COORDINATORS, ambassadors_group
 
-from .factories import UserFactory
+from .factories import RegionFactory, UserFactory
 from .smtp import SMTPServer
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -52,6 +52,16 @@ def default_language():
     language active in the thread (LocaleMiddleware does not reset it)."""
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture
+def vaud(db):
+    return RegionFactory(name="Vaud", slug="vaud")
+
+
+@pytest.fixture
+def geneve(db):
+    return RegionFactory(name="Genève", slug="geneve")
 
 
 @pytest.fixture

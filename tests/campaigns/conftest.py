@@ -1,7 +1,7 @@
 import pytest
 
 from campaigns.models import Campaign, Message
-from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory, UserFactory
+from tests.factories import LibrarianFactory, LibraryFactory, UserFactory
 from tests.wiki_server import recorded_wiki
 
 BODY = (
@@ -17,11 +17,6 @@ def fast_sending(settings):
     settings.CAMPAIGNS_RETRY_BASE_SECONDS = 60
     settings.SITE_URL = "https://outreach.example.org"
     settings.DEFAULT_FROM_EMAIL = "Wikimedia CH <outreach@example.org>"
-
-
-@pytest.fixture
-def vaud(db):
-    return RegionFactory(name="Vaud", slug="vaud")
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from django.core.management.base import CommandError
 
 from libraries.imports import EXAMPLE_PATH
 from libraries.models import Librarian, Library
-from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory
+from tests.factories import LibrarianFactory, LibraryFactory
 
-pytestmark = pytest.mark.django_db
+# Every test imports into the region of Vaud.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("vaud")]
 
 HEADER = "library,city,region,name,email,language\n"
 GOOD = HEADER + (
@@ -26,11 +27,6 @@ BROKEN = GOOD + (
     "Bibliothèque de Cossonay,Cossonay,Vaud,Eva Meylan,not-an-email,fr\n"
     "Bibliothèque de Cossonay,Cossonay,Vaud,,,\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def vaud(db):
-    return RegionFactory(name="Vaud", slug="vaud")
 
 
 def write(tmp_path: Path, text: str, name: str = "directory.csv") -> Path:

@@ -8,9 +8,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from libraries.models import Librarian, Library
-from tests.factories import LibrarianFactory, LibraryFactory, MailingListFactory, RegionFactory
+from tests.factories import LibrarianFactory, LibraryFactory, MailingListFactory
 
-pytestmark = pytest.mark.django_db
+# Every test imports into the region of Vaud.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("vaud")]
 
 HEADER = "library,city,region,name,email,language\n"
 GOOD = HEADER + (
@@ -21,11 +22,6 @@ BROKEN = GOOD + (
     "Bibliothèque de Romont,Romont,Atlantis,Luc Python,luc@romont.example.org,fr\n"
     "Bibliothèque de Cossonay,Cossonay,Vaud,Eva Meylan,not-an-email,fr\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def vaud(db):
-    return RegionFactory(name="Vaud", slug="vaud")
 
 
 def _upload(client, text, name="directory.csv", encoding="utf-8"):

@@ -63,11 +63,6 @@ def export_text(libraries=None):
 
 
 @pytest.fixture
-def vaud(db):
-    return RegionFactory(name="Vaud", slug="vaud", language="fr")
-
-
-@pytest.fixture
 def biblio_vaud(db):
     return MailingListFactory(name="Biblio-Vaud", slug="biblio-vaud")
 

@@ -8,20 +8,9 @@ from tests.factories import (
     LibrarianFactory,
     LibraryFactory,
     MailingListFactory,
-    RegionFactory,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def vaud(db):
-    return RegionFactory(name="Vaud", slug="vaud")
-
-
-@pytest.fixture
-def geneve(db):
-    return RegionFactory(name="Genève", slug="geneve")
 
 
 def _names(response):

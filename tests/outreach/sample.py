@@ -19,6 +19,20 @@ from tests.factories import (
 _revids = itertools.count(1)
 
 
+def _contribution(drive, library, librarian, *, page: str, tagged: bool) -> Contribution:
+    return Contribution.objects.create(
+        drive=drive,
+        library=library,
+        librarian=librarian,
+        wiki="frwiki",
+        revid=next(_revids),
+        page=page,
+        username="Demo",
+        timestamp=timezone.now(),
+        tagged=tagged,
+    )
+
+
 def outreach_objects(*, region: Region | None = None) -> dict:
     library = LibraryFactory(region=region) if region else LibraryFactory()
     region = library.region
@@ -58,28 +72,8 @@ def outreach_objects(*, region: Region | None = None) -> dict:
         wikis="frwiki",
     )
     drive.regions.add(region)
-    contribution = Contribution.objects.create(
-        drive=drive,
-        library=library,
-        librarian=librarian,
-        wiki="frwiki",
-        revid=next(_revids),
-        page="Lausanne",
-        username="Demo",
-        timestamp=timezone.now(),
-        tagged=False,
-    )
-    Contribution.objects.create(
-        drive=drive,
-        library=library,
-        librarian=librarian,
-        wiki="frwiki",
-        revid=next(_revids),
-        page="Morges",
-        username="Demo",
-        timestamp=timezone.now(),
-        tagged=True,
-    )
+    contribution = _contribution(drive, library, librarian, page="Lausanne", tagged=False)
+    _contribution(drive, library, librarian, page="Morges", tagged=True)
     return {
         "region": region,
         "campaign": campaign,
@@ -115,14 +109,4 @@ def outreach_objects_grow(objects: dict) -> None:
         campaign=objects["campaign"], email=librarian.email, librarian=librarian, library=library
     )
     for tagged in (True, False):
-        Contribution.objects.create(
-            drive=objects["drive"],
-            library=library,
-            librarian=librarian,
-            wiki="frwiki",
-            revid=next(_revids),
-            page="Morges",
-            username="Demo",
-            timestamp=timezone.now(),
-            tagged=tagged,
-        )
+        _contribution(objects["drive"], library, librarian, page="Morges", tagged=tagged)

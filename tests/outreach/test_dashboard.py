@@ -27,16 +27,6 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = reverse("dashboard")
 
 
-@pytest.fixture
-def vaud(db):
-    return RegionFactory(name="Vaud", slug="vaud")
-
-
-@pytest.fixture
-def geneve(db):
-    return RegionFactory(name="Genève", slug="geneve")
-
-
 def _meeting(library, *, title="Wikipermanence", days=7, capacity=None, **fields):
     start = timezone.now() + timedelta(days=days)
     return Meeting.objects.create(
