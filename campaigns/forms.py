@@ -1,13 +1,16 @@
 """Coordinators' forms: the campaign and its audience, its messages, preview, launch, filters."""
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from libraries.forms import NoLineBreaksMixin, VisibleChoicesMixin
-from libraries.models import Library
+from libraries.models import Librarian, Library
 from outreach.roles import sees_every_region
 
 from .models import Campaign, Delivery, Message
@@ -25,6 +28,41 @@ AUDIENCE_FIELDS = [
     "shortlist_only",
     "librarians",
 ]
+
+
+class LibrariansByEmailField(forms.ModelMultipleChoiceField):
+    """Librarians picked by hand, typed as their addresses (one per line, or separated by
+    commas or semicolons) rather than chosen in a list of every librarian: the page stays the
+    same size whatever the directory's. Addresses match whatever their case; one that matches
+    nobody the user may see is an error that names it."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        if isinstance(value, str) or value is None:
+            return value
+        librarians = [item for item in value if isinstance(item, Librarian)]
+        ids = [item for item in value if not isinstance(item, Librarian)]
+        if ids:
+            librarians += list(self.queryset.filter(pk__in=ids))
+        return "\n".join(sorted(librarian.email for librarian in librarians))
+
+    def clean(self, value):
+        emails = list(dict.fromkeys(e.lower() for e in re.split(r"[\s,;]+", value or "") if e))
+        if not emails:
+            if self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
+            return self.queryset.none()
+        found = self.queryset.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
+        known = {librarian.email.lower() for librarian in found}
+        unknown = [email for email in emails if email not in known]
+        if unknown:
+            raise forms.ValidationError(
+                _("No librarian of yours has these addresses: %(emails)s."),
+                params={"emails": ", ".join(unknown)},
+                code="invalid_choice",
+            )
+        return found
 
 
 class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
@@ -50,16 +88,18 @@ class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
     class Meta:
         model = Campaign
         fields = CAMPAIGN_FIELDS + DRIVE_FIELDS + AUDIENCE_FIELDS
+        field_classes = {"librarians": LibrariansByEmailField}
         widgets = {
             "starts_on": forms.DateInput(attrs={"type": "date"}),
             "ends_on": forms.DateInput(attrs={"type": "date"}),
             "mailing_lists": forms.SelectMultiple(attrs={"size": 6}),
             "regions": forms.SelectMultiple(attrs={"size": 6}),
-            "librarians": forms.SelectMultiple(attrs={"size": 10}),
         }
         help_texts = {
             "regions": _("None selected: every region."),
-            "librarians": _("Always included, whatever the filters."),
+            "librarians": _(
+                "Their email addresses, one per line. Always included, whatever the filters."
+            ),
         }
 
     def __init__(self, *args, **kwargs):
@@ -82,11 +122,6 @@ class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
             # audience in them).
             self.fields["regions"].required = True
             self.fields["regions"].help_text = _("The regions this campaign is for.")
-        librarians = self.fields["librarians"]
-        librarians.queryset = librarians.queryset.select_related("library").order_by("name", "pk")
-        librarians.label_from_instance = lambda librarian: (
-            f"{librarian.name} — {librarian.library.name} <{librarian.email}>"
-        )
         self.fields["mailing_lists"].queryset = self.fields["mailing_lists"].queryset.order_by(
             "name"
         )

@@ -90,7 +90,7 @@ def test_a_coordinator_creates_a_campaign_with_its_audience(coordinator_client, 
             "library_statuses": ["prospect", "contacted"],
             "languages": ["fr", "de"],
             "min_score": "0.5",
-            "librarians": [librarian.pk],
+            "librarians": librarian.email.upper(),
         },
     )
     campaign = Campaign.objects.get(title="Wikipermanences in Vaud")
@@ -103,6 +103,36 @@ def test_a_coordinator_creates_a_campaign_with_its_audience(coordinator_client, 
     assert list(campaign.mailing_lists.all()) == [mailing_list]
     assert campaign.created_by.username == "coordinator"
 
+
+
+def test_librarians_are_picked_by_address_and_an_unknown_one_is_named(
+    coordinator_client, vaud, make_ambassador, client
+):
+    known = LibrarianFactory(library=LibraryFactory(region=vaud))
+    elsewhere = LibrarianFactory()
+    data = {"title": "By hand", "kind": "invitation", "default_language": "fr"}
+    response = coordinator_client.post(
+        _url("campaign-create"),
+        {**data, "librarians": f"{known.email}\nnobody@example.org"},
+    )
+    assert response.status_code == 200
+    assert "nobody@example.org" in str(response.context["form"].errors["librarians"])
+    assert not Campaign.objects.filter(title="By hand").exists()
+
+    # An ambassador cannot add a librarian of another region, even knowing the address.
+    client.force_login(make_ambassador(vaud))
+    response = client.post(
+        _url("campaign-create"),
+        {**data, "regions": [vaud.pk], "librarians": f"{known.email}, {elsewhere.email}"},
+    )
+    assert elsewhere.email in str(response.context["form"].errors["librarians"])
+    client.post(
+        _url("campaign-create"), {**data, "regions": [vaud.pk], "librarians": known.email}
+    )
+    campaign = Campaign.objects.get(title="By hand")
+    assert list(campaign.librarians.all()) == [known]
+    page = client.get(_url("campaign-update", campaign.pk)).content.decode()
+    assert f"{known.email}</textarea>" in page
 
 def test_a_title_on_two_lines_is_refused(coordinator_client):
     response = coordinator_client.post(
