@@ -104,7 +104,6 @@ def test_a_coordinator_creates_a_campaign_with_its_audience(coordinator_client, 
     assert campaign.created_by.username == "coordinator"
 
 
-
 def test_librarians_are_picked_by_address_and_an_unknown_one_is_named(
     coordinator_client, vaud, make_ambassador, client
 ):
@@ -126,13 +125,12 @@ def test_librarians_are_picked_by_address_and_an_unknown_one_is_named(
         {**data, "regions": [vaud.pk], "librarians": f"{known.email}, {elsewhere.email}"},
     )
     assert elsewhere.email in str(response.context["form"].errors["librarians"])
-    client.post(
-        _url("campaign-create"), {**data, "regions": [vaud.pk], "librarians": known.email}
-    )
+    client.post(_url("campaign-create"), {**data, "regions": [vaud.pk], "librarians": known.email})
     campaign = Campaign.objects.get(title="By hand")
     assert list(campaign.librarians.all()) == [known]
     page = client.get(_url("campaign-update", campaign.pk)).content.decode()
     assert f"{known.email}</textarea>" in page
+
 
 def test_a_title_on_two_lines_is_refused(coordinator_client):
     response = coordinator_client.post(
