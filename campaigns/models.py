@@ -408,6 +408,12 @@ class WikiAccount(models.Model):
         return f"{self.username}@{self.wiki}"
 
 
+class ContributionQuerySet(ThroughLibraryQuerySet):
+    def counted(self) -> "ContributionQuerySet":
+        """The edits that count: tagged, or untagged ones a coordinator counted in."""
+        return self.filter(models.Q(tagged=True) | models.Q(counted_in=True))
+
+
 class Contribution(models.Model):
     """One wiki revision by a known librarian inside a drive's window.
 
@@ -446,7 +452,7 @@ class Contribution(models.Model):
     counted_in = models.BooleanField(_("counted in"), default=False)
     created_at = models.DateTimeField(_("stored"), auto_now_add=True)
 
-    objects = ThroughLibraryQuerySet.as_manager()
+    objects = ContributionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-revid"]

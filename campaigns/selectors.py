@@ -101,7 +101,7 @@ def drive_counted(drive: Campaign, *, user=None):
     contributions = (
         Contribution.objects.all() if user is None else Contribution.objects.visible_to(user)
     )
-    return contributions.filter(drive=drive).filter(Q(tagged=True) | Q(counted_in=True))
+    return contributions.filter(drive=drive).counted()
 
 
 def drive_totals(drive: Campaign, *, user=None) -> dict:

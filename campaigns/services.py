@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -376,7 +377,6 @@ def _follow_up_body(body: str, language: str) -> str:
 # A whole year of weeks: both #1lib1ref windows (mid-January to early February, and May)
 # always fall inside it.
 TALLY_WEEKS = 52
-COUNTED = Q(tagged=True) | Q(counted_in=True)
 
 
 def tally_start(now: datetime) -> datetime:
@@ -393,13 +393,11 @@ def contribution_tallies_refresh(*, now: datetime | None = None) -> int:
     and one bulk INSERT, whatever the number of contributions. Idempotent: it replaces what
     was there, so running it late or twice is harmless.
     """
-    from django.db.models import Count, Sum
-    from django.db.models.functions import Coalesce, TruncWeek
-
     now = now or timezone.now()
     start = tally_start(now)
     counted = (
-        Contribution.objects.filter(COUNTED, timestamp__gte=start, timestamp__lte=now)
+        Contribution.objects.counted()
+        .filter(timestamp__gte=start, timestamp__lte=now)
         .exclude(library=None)
         .order_by()
     )

@@ -13,7 +13,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import FileResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
+from outreach.downloads import csv_download
 from outreach.mixins import UserFormMixin, VisibleObjectsMixin
 
 from . import imports, scoring, services
@@ -511,14 +512,7 @@ class ShortlistExportView(PermissionRequiredMixin, View):
 
     def get(self, request):
         shortlist = shortlist_build(user=request.user, per_region=_per_region(request.GET))
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="shortlist-{timezone.localdate().isoformat()}.csv"'
-        )
-        # The BOM tells spreadsheet programs the file is UTF-8.
-        response.write("\ufeff")
-        csv.writer(response).writerows(shortlist_csv_rows(shortlist))
-        return response
+        return csv_download(shortlist_csv_rows(shortlist), name="shortlist")
 
 
 class ScoresRefreshView(PermissionRequiredMixin, View):

@@ -582,10 +582,9 @@ def dashboard_build(*, user, now: datetime | None = None) -> Dashboard:
 EXPORT_TABLES = ("regions", "contributions")
 
 
-def dashboard_table_rows(*, user, table: str, now: datetime | None = None) -> list[list]:
+def dashboard_table_rows(*, user, table: str) -> list[list]:
     """One of the dashboard's charts as rows for a CSV file, header first (the page's own
     selectors, so the file and the page agree): one query (and an ambassador's regions)."""
-    now = now or timezone.now()
     if table == "regions":
         header = [_("Region")] + [str(label) for label in STATUSES.labels] + [_("Total")]
         return [header] + [

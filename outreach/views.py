@@ -1,13 +1,11 @@
 """The coordinator dashboard: where the outreach stands, at a glance, and what to do next."""
 
-import csv
-
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.http import Http404, HttpResponse
-from django.utils import timezone
+from django.http import Http404
 from django.views import View
 from django.views.generic import TemplateView
 
+from .downloads import csv_download
 from .selectors import EXPORT_TABLES, dashboard_build, dashboard_table_rows
 
 
@@ -27,10 +25,5 @@ class DashboardExportView(PermissionRequiredMixin, View):
     def get(self, request, table):
         if table not in EXPORT_TABLES:
             raise Http404
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        filename = f"dashboard-{table}-{timezone.localdate().isoformat()}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        # The BOM tells spreadsheet programs the file is UTF-8.
-        response.write("\ufeff")
-        csv.writer(response).writerows(dashboard_table_rows(user=request.user, table=table))
-        return response
+        rows = dashboard_table_rows(user=request.user, table=table)
+        return csv_download(rows, name=f"dashboard-{table}")
