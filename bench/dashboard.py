@@ -354,8 +354,8 @@ def fill_libraries(cursor, *, libraries: int) -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from core.roles import COORDINATORS
     from libraries.models import MailingList, Region
-    from outreach.roles import COORDINATORS
 
     user = get_user_model().objects.create_user(
         username=COORDINATOR, email="coordinator@bench.example.org"

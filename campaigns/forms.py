@@ -9,9 +9,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from core.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from core.roles import sees_every_region
 from libraries.models import Librarian, Library
-from outreach.roles import sees_every_region
 
 from .models import Campaign, Delivery, Message
 from .rendering import MessageError, template_check

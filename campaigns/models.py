@@ -12,6 +12,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from core.roles import visible_region_ids
 from libraries.models import (
     Librarian,
     Library,
@@ -20,7 +21,6 @@ from libraries.models import (
     RegionScopedQuerySet,
     ThroughLibraryQuerySet,
 )
-from outreach.roles import visible_region_ids
 
 
 class CampaignQuerySet(models.QuerySet):

@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from core.links import LinkError
 from libraries.models import Librarian
-from outreach.links import LinkError
 
 from . import services
 from .forms_public import InvitationAnswerForm, PreferencesForm

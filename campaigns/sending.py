@@ -37,8 +37,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.mail import mail_send, site_url
 from meetings.services import librarian_answer_token
-from outreach.mail import mail_send, site_url
 
 from . import services
 from .models import Campaign, Delivery, Message, Suppression
@@ -438,7 +438,7 @@ def delivery_example(
 def campaign_preview(campaign: Campaign, *, language: str, librarian=None, mailing_list=None):
     """Subject, text and HTML of the message in ``language`` as ``librarian`` (or the list)
     would receive it: a dict with ``subject``, ``text``, ``html``."""
-    from outreach.mail import mail_render
+    from core.mail import mail_render
 
     delivery = delivery_example(
         campaign, language=language, librarian=librarian, mailing_list=mailing_list

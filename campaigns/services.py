@@ -1,4 +1,5 @@
-"""Writes of campaigns: launching, pausing, answers, unsubscribes, follow-ups.
+"""Writes of campaigns: launching, pausing, answers, unsubscribes, follow-ups, and the
+campaign made from the shortlist.
 
 Sending itself (claiming deliveries, SMTP, retries) is in ``campaigns.sending``.
 """
@@ -15,9 +16,9 @@ from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.links import LinkError, link_load, link_token
 from libraries.models import ActivitySignal, Librarian, Library
 from libraries.services import library_status_change, signal_record
-from outreach.links import LinkError, link_load, link_token
 
 from .audience import audience_build
 from .models import Campaign, Contribution, ContributionTally, Delivery, Message, Suppression
@@ -431,3 +432,32 @@ def contribution_tallies_refresh(*, now: datetime | None = None) -> int:
     ContributionTally.objects.all().delete()
     ContributionTally.objects.bulk_create(rows)
     return len(rows)
+
+
+# From the shortlist ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def shortlist_campaign_create(
+    *, librarians: list[Librarian], created_by: AbstractBaseUser | None = None
+) -> Campaign:
+    """A draft follow-up campaign whose audience is ``librarians``, picked by hand.
+
+    The coordinator then writes its messages on the campaign's page; nothing is sent here.
+    """
+    if not librarians:
+        raise ValueError("A campaign needs at least one librarian.")
+    campaign = Campaign.objects.create(
+        # Translators: the title of a campaign made from the shortlist page, with its date.
+        title=_("Shortlist %(date)s") % {"date": timezone.localdate().isoformat()},
+        kind=Campaign.Kind.FOLLOW_UP,
+        created_by=created_by,
+    )
+    campaign.librarians.set(librarians)
+    # The regions of the audience: they say whose campaign it is (an ambassador's, if theirs).
+    campaign.regions.set(
+        Library.objects.filter(pk__in={librarian.library_id for librarian in librarians})
+        .values_list("region_id", flat=True)
+        .distinct()
+    )
+    return campaign

@@ -61,6 +61,8 @@ urlpatterns = [
         views.DeliveryModerationView.as_view(),
         name="delivery-moderation",
     ),
+    # The shortlist's "use as campaign audience" (its page is libraries:shortlist).
+    path("shortlist/campaign/", views.ShortlistCampaignView.as_view(), name="shortlist-campaign"),
     # Contribution drives (campaigns.drive_views).
     path("campaigns/<int:pk>/drive/", drive_views.DriveDetailView.as_view(), name="drive-detail"),
     path("campaigns/<int:pk>/drive/runs/", drive_views.DriveRunsView.as_view(), name="drive-runs"),

@@ -22,9 +22,10 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
+from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
+from libraries.forms import shortlist_per_region, shortlist_url
 from libraries.models import Librarian, Library, MailingList
-from libraries.views import PAGE_SIZE, FormPageMixin
-from outreach.mixins import VisibleObjectsMixin
+from libraries.selectors import shortlist_build
 
 from . import selectors, services
 from .audience import audience_build
@@ -514,3 +515,29 @@ class DeliveryModerationView(PermissionRequiredMixin, View):
         query = {key: where[key] for key in ("state", "page") if where.get(key, "").isalnum()}
         back = reverse("campaigns:delivery-list", args=[delivery.campaign_id])
         return redirect(f"{back}?{urlencode(query)}" if query else back)
+
+
+# From the shortlist --------------------------------------------------------------------------
+
+
+class ShortlistCampaignView(PermissionRequiredMixin, View):
+    """A draft campaign to the librarians the shortlist shows, picked by hand; then its page."""
+
+    permission_required = ("libraries.view_library", "campaigns.add_campaign")
+
+    def post(self, request):
+        librarians = shortlist_build(
+            user=request.user, per_region=shortlist_per_region(request.POST)
+        ).librarians()
+        if not librarians:
+            messages.error(request, _("The shortlist has no librarian to write to."))
+            return redirect(shortlist_url(request.POST))
+        campaign = services.shortlist_campaign_create(
+            librarians=librarians, created_by=request.user
+        )
+        messages.success(
+            request,
+            _("Draft campaign created for %(count)d librarians: write its message.")
+            % {"count": len(librarians)},
+        )
+        return redirect(campaign)

@@ -16,7 +16,7 @@ from .models import (
 class RegionAdmin(admin.ModelAdmin):
     list_display = ["name", "language", "time_zone"]
     prepopulated_fields = {"slug": ["name"]}
-    # Ambassadors see and act on these regions only (outreach.roles).
+    # Ambassadors see and act on these regions only (core.roles).
     filter_horizontal = ["ambassadors"]
 
 

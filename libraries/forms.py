@@ -1,23 +1,13 @@
 from django import forms
 from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import NoLineBreaksMixin, VisibleChoicesMixin
+
 from .models import ActivitySignal, Librarian, Library, MailingList, Region
+from .selectors import SHORTLIST_LIBRARIES_PER_REGION
 from .services import normalize_email, normalize_languages
-
-
-class VisibleChoicesMixin:
-    """Choices limited to what ``user`` may see: every model choice field whose queryset is
-    region-scoped (``visible_to``) is narrowed to the user's regions, so an ambassador can
-    neither pick nor post another region's library, librarian, list or meeting."""
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-        for field in self.fields.values():
-            queryset = getattr(field, "queryset", None)
-            if hasattr(queryset, "visible_to"):
-                field.queryset = queryset.visible_to(user)
 
 
 class LibraryFilterForm(VisibleChoicesMixin, forms.Form):
@@ -107,20 +97,6 @@ class ActivitySignalForm(forms.ModelForm):
     def __init__(self, *args, library: Library, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["librarian"].queryset = library.librarians.all()
-
-
-class NoLineBreaksMixin:
-    """Refuses line breaks in one-line fields that may end up in email headers."""
-
-    one_line_fields: tuple[str, ...] = ()
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in self.one_line_fields:
-            value = cleaned.get(name)
-            if isinstance(value, str) and ("\n" in value or "\r" in value):
-                self.add_error(name, _("This field must fit on one line."))
-        return cleaned
 
 
 class LibrarianForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
@@ -215,3 +191,13 @@ class ShortlistForm(forms.Form):
         if self.is_valid() and self.cleaned_data["n"]:
             return self.cleaned_data["n"]
         return default
+
+
+def shortlist_per_region(data) -> int:
+    """How many libraries per region a request on the shortlist asks for (``n``)."""
+    return ShortlistForm(data).per_region(SHORTLIST_LIBRARIES_PER_REGION)
+
+
+def shortlist_url(data) -> str:
+    """Back to the shortlist as the request showed it."""
+    return f"{reverse('libraries:shortlist')}?n={shortlist_per_region(data)}"

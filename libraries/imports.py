@@ -48,7 +48,7 @@ from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from outreach.roles import visible_region_ids
+from core.roles import visible_region_ids
 
 from . import services
 from .models import Librarian, Library, MailingList, Region

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from outreach.roles import visible_region_ids
+from core.roles import visible_region_ids
 
 
 def validate_time_zone(value: str) -> None:

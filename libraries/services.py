@@ -6,8 +6,8 @@ moved it and why. Observed facts are recorded with ``signal_record``, by the oth
 they happen and by coordinators by hand; scores are made of them (``libraries.scoring``).
 
 The shortlist page writes through ``shortlist_ranks_save`` (the hand ranks the campaign filter
-"shortlisted librarians only" reads) and ``shortlist_campaign_create`` (a draft campaign to
-the librarians shown).
+"shortlisted librarians only" reads); its "campaign to the librarians shown" is a write of
+campaigns (``campaigns.services.shortlist_campaign_create``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.text import slugify
-from django.utils.translation import gettext as _
 
 from .models import ActivitySignal, Librarian, Library, LibraryStatusChange
 
@@ -148,33 +147,3 @@ def shortlist_ranks_save(*, librarians: list[Librarian], user=None) -> int:
             )
         )
     return len(ids)
-
-
-@transaction.atomic
-def shortlist_campaign_create(
-    *, librarians: list[Librarian], created_by: AbstractBaseUser | None = None
-):
-    """A draft follow-up campaign whose audience is ``librarians``, picked by hand.
-
-    The coordinator then writes its messages on the campaign's page; nothing is sent here.
-    """
-    # Imported here: campaigns builds on libraries, not the other way round, except for this
-    # one action of the shortlist page.
-    from campaigns.models import Campaign
-
-    if not librarians:
-        raise ValueError("A campaign needs at least one librarian.")
-    campaign = Campaign.objects.create(
-        # Translators: the title of a campaign made from the shortlist page, with its date.
-        title=_("Shortlist %(date)s") % {"date": timezone.localdate().isoformat()},
-        kind=Campaign.Kind.FOLLOW_UP,
-        created_by=created_by,
-    )
-    campaign.librarians.set(librarians)
-    # The regions of the audience: they say whose campaign it is (an ambassador's, if theirs).
-    campaign.regions.set(
-        Library.objects.filter(pk__in={librarian.library_id for librarian in librarians})
-        .values_list("region_id", flat=True)
-        .distinct()
-    )
-    return campaign

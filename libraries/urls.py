@@ -34,7 +34,6 @@ urlpatterns = [
     path("shortlist/", views.ShortlistView.as_view(), name="shortlist"),
     path("shortlist/export/", views.ShortlistExportView.as_view(), name="shortlist-export"),
     path("shortlist/ranks/", views.ShortlistRanksView.as_view(), name="shortlist-ranks"),
-    path("shortlist/campaign/", views.ShortlistCampaignView.as_view(), name="shortlist-campaign"),
     path("shortlist/refresh/", views.ScoresRefreshView.as_view(), name="scores-refresh"),
     path("librarians/", views.LibrarianListView.as_view(), name="librarian-list"),
     path("librarians/create/", views.LibrarianCreateView.as_view(), name="librarian-create"),

@@ -1,5 +1,5 @@
 """Coordinator pages for libraries, librarians and mailing lists, the CSV import/export, and
-the shortlist (scores per region, its CSV, and what it writes: ranks, a campaign, a refresh).
+the shortlist (scores per region, its CSV, and what it writes: ranks, a refresh).
 
 Every view here requires a login (LoginRequiredMiddleware) and the model permission it acts
 with (PermissionRequiredMixin): the Coordinators group holds them all.
@@ -22,8 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
-from outreach.downloads import csv_download
-from outreach.mixins import UserFormMixin, VisibleObjectsMixin
+from core.downloads import csv_download
+from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
 
 from . import imports, scoring, services
 from .forms import (
@@ -36,30 +36,14 @@ from .forms import (
     LibraryStatusForm,
     MailingListForm,
     ShortlistForm,
+    shortlist_per_region,
+    shortlist_url,
 )
 from .models import Librarian, Library, LibraryStatusChange, MailingList, Region
-from .selectors import SHORTLIST_LIBRARIES_PER_REGION, shortlist_build, shortlist_csv_rows
+from .selectors import shortlist_build, shortlist_csv_rows
 from .tasks import scores_refresh_task
 
-PAGE_SIZE = 25
 IMPORT_SESSION_KEY = "libraries_import"
-
-
-class FormPageMixin(UserFormMixin):
-    """Create and edit pages share one template: a heading, the form, Save and Cancel.
-
-    Their forms narrow their choices to the user's regions (they take ``user``)."""
-
-    template_name = "form_page.html"
-    heading = ""
-    cancel_url_name = ""
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        target = getattr(self, "object", None)
-        context["heading"] = (_("Edit %s") % target) if target else self.heading
-        context["cancel_url"] = self.get_success_url() if target else reverse(self.cancel_url_name)
-        return context
 
 
 class LibraryListView(PermissionRequiredMixin, ListView):
@@ -481,10 +465,6 @@ class LibraryImportConfirmView(ImportPermissionMixin, View):
 # The shortlist -------------------------------------------------------------------------------
 
 
-def _per_region(data) -> int:
-    return ShortlistForm(data).per_region(SHORTLIST_LIBRARIES_PER_REGION)
-
-
 class ShortlistView(PermissionRequiredMixin, View):
     """Per region, the libraries with the highest scores, why, and their most active people."""
 
@@ -492,7 +472,7 @@ class ShortlistView(PermissionRequiredMixin, View):
     template_name = "libraries/shortlist.html"
 
     def get(self, request):
-        per_region = _per_region(request.GET)
+        per_region = shortlist_per_region(request.GET)
         return render(
             request,
             self.template_name,
@@ -511,7 +491,7 @@ class ShortlistExportView(PermissionRequiredMixin, View):
     permission_required = ("libraries.view_library", "libraries.view_librarian")
 
     def get(self, request):
-        shortlist = shortlist_build(user=request.user, per_region=_per_region(request.GET))
+        shortlist = shortlist_build(user=request.user, per_region=shortlist_per_region(request.GET))
         return csv_download(shortlist_csv_rows(shortlist), name="shortlist")
 
 
@@ -528,11 +508,7 @@ class ScoresRefreshView(PermissionRequiredMixin, View):
             )
         else:
             messages.success(request, _("Score refresh started: reload the page in a moment."))
-        return redirect(_shortlist_url(request.POST))
-
-
-def _shortlist_url(data) -> str:
-    return f"{reverse('libraries:shortlist')}?n={_per_region(data)}"
+        return redirect(shortlist_url(request.POST))
 
 
 class ShortlistRanksView(PermissionRequiredMixin, View):
@@ -542,7 +518,7 @@ class ShortlistRanksView(PermissionRequiredMixin, View):
 
     def post(self, request):
         librarians = shortlist_build(
-            user=request.user, per_region=_per_region(request.POST)
+            user=request.user, per_region=shortlist_per_region(request.POST)
         ).librarians()
         count = services.shortlist_ranks_save(librarians=librarians, user=request.user)
         messages.success(
@@ -553,27 +529,4 @@ class ShortlistRanksView(PermissionRequiredMixin, View):
             )
             % {"count": count},
         )
-        return redirect(_shortlist_url(request.POST))
-
-
-class ShortlistCampaignView(PermissionRequiredMixin, View):
-    """A draft campaign to the librarians shown, picked by hand; then its page."""
-
-    permission_required = ("libraries.view_library", "campaigns.add_campaign")
-
-    def post(self, request):
-        librarians = shortlist_build(
-            user=request.user, per_region=_per_region(request.POST)
-        ).librarians()
-        if not librarians:
-            messages.error(request, _("The shortlist has no librarian to write to."))
-            return redirect(_shortlist_url(request.POST))
-        campaign = services.shortlist_campaign_create(
-            librarians=librarians, created_by=request.user
-        )
-        messages.success(
-            request,
-            _("Draft campaign created for %(count)d librarians: write its message.")
-            % {"count": len(librarians)},
-        )
-        return redirect("campaigns:campaign-detail", pk=campaign.pk)
+        return redirect(shortlist_url(request.POST))

@@ -39,8 +39,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from icalendar import Calendar, Event, vDuration, vRecur
 
+from core.mail import site_url
 from libraries.models import Library, Region
-from outreach.mail import site_url
 
 from .models import Meeting, MeetupSeries
 

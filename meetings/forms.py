@@ -6,9 +6,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from libraries.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from core.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from core.roles import sees_every_region
 from libraries.models import Region
-from outreach.roles import sees_every_region
 
 from .models import RSVP, Meeting, MeetupSeries
 from .recurrence import ORDINAL_CHOICES, PATTERN_CHOICES, WEEKDAY_CHOICES, Rule, occurrences

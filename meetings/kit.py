@@ -37,7 +37,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Frame, KeepInFrame, Paragraph, Spacer, Table, TableStyle
 
-from outreach.mail import site_url
+from core.mail import site_url
 
 from .models import Meeting, MeetupSeries
 

@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import DetailView
 
-from outreach.mixins import VisibleObjectsMixin
+from core.mixins import VisibleObjectsMixin
 
 from .kit import SOCIAL_LIMIT, announcement_texts, kit_language, poster_pdf
 from .models import MeetupSeries

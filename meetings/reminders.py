@@ -19,7 +19,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from outreach.mail import mail_send, site_url
+from core.mail import mail_send, site_url
 
 from .models import RSVP, Reminder
 from .services import rsvp_link_token

@@ -22,9 +22,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.links import LinkError, link_load, link_token
 from libraries.models import ActivitySignal, Librarian
 from libraries.services import normalize_email, signal_record, unique_slug
-from outreach.links import LinkError, link_load, link_token
 
 from .models import RSVP, Meeting, MeetupSeries
 from .recurrence import occurrences

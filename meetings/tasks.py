@@ -5,7 +5,7 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.urls import reverse
 
-from outreach.mail import mail_send, site_url
+from core.mail import mail_send, site_url
 
 from . import reminders
 from .models import RSVP, MeetupSeries

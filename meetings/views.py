@@ -20,11 +20,10 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
+from core.links import LinkError
+from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
+from core.pagecache import cache_public_page
 from libraries.services import unique_slug
-from libraries.views import PAGE_SIZE, FormPageMixin
-from outreach.links import LinkError
-from outreach.mixins import VisibleObjectsMixin
-from outreach.pagecache import cache_public_page
 
 from . import services
 from .forms import (

@@ -36,12 +36,12 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign, ContributionTally, Delivery
 from campaigns.selectors import campaigns_with_counts
 from campaigns.services import TALLY_WEEKS
+from core.roles import sees_every_region
 from libraries.models import Librarian, Library, LibraryStatusChange, MailingList, Region
 from meetings.models import RSVP, Meeting
 from meetings.services import SEATED
 
 from .models import DashboardVisit
-from .roles import sees_every_region
 
 # A reload, or coming back from a library's page, within this time is the same visit: what
 # was new when it began stays listed until the user leaves for longer.
@@ -560,7 +560,7 @@ def dashboard_build(*, user, now: datetime | None = None) -> Dashboard:
     16 queries whatever the number of rows: the visit 2 (read, then one UPDATE or upsert), the
     pipeline 5, the coming meetings 1, the answers since the last visit 4, the campaigns 1,
     the shortlist 1, the #1lib1ref activity 2 (its tallies, and the latest drive). An
-    ambassador's regions add one (once per request, outreach.roles); a coordinator's role is
+    ambassador's regions add one (once per request, core.roles); a coordinator's role is
     read from the permissions the view's permission check already loaded.
     """
     now = now or timezone.now()

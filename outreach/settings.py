@@ -44,10 +44,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "crispy_forms",
     "crispy_bootstrap5",
-    "outreach",
+    # The ground first, the roof last: each app builds on those above it in this list.
+    "core",
     "libraries",
     "meetings",
     "campaigns",
+    "outreach",
 ]
 
 MIDDLEWARE = [
@@ -81,7 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "outreach.context_processors.site",
+                "core.context_processors.site",
             ],
         },
     },

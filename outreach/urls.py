@@ -4,7 +4,9 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from . import health, search_views, views
+from core import health
+
+from . import search_views, views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),

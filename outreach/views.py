@@ -5,7 +5,8 @@ from django.http import Http404
 from django.views import View
 from django.views.generic import TemplateView
 
-from .downloads import csv_download
+from core.downloads import csv_download
+
 from .selectors import EXPORT_TABLES, dashboard_build, dashboard_table_rows
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-from outreach.roles import COORDINATORS, ambassadors_group
+from core.roles import COORDINATORS, ambassadors_group
 
 from .factories import RegionFactory, UserFactory
 from .smtp import SMTPServer

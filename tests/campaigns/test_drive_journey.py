@@ -56,7 +56,7 @@ def test_pull_see_the_references_and_follow_up_the_top_of_the_shortlist(
     assert shortlist.index("Bibliothèque de Morges") < shortlist.index("Bibliothèque de Nyon")
 
     # A follow-up to the top of the shortlist (one library per region), sent.
-    response = coordinator_client.post(reverse("libraries:shortlist-campaign"), {"n": 1})
+    response = coordinator_client.post(reverse("campaigns:shortlist-campaign"), {"n": 1})
     follow_up = Campaign.objects.get(kind=Campaign.Kind.FOLLOW_UP)
     assert response["Location"] == follow_up.get_absolute_url()
     assert list(follow_up.librarians.all()) == [anne]

@@ -268,7 +268,7 @@ def test_saving_ranks_ranks_the_librarians_shown_in_order_and_clears_the_others(
 def test_using_the_shortlist_as_an_audience_makes_a_draft_campaign_to_its_librarians(
     coordinator_client, coordinator, regions
 ):
-    response = coordinator_client.post(reverse("libraries:shortlist-campaign"), {"n": 1})
+    response = coordinator_client.post(reverse("campaigns:shortlist-campaign"), {"n": 1})
     campaign = Campaign.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("campaigns:campaign-detail", args=[campaign.pk])
@@ -287,7 +287,7 @@ def test_using_the_shortlist_as_an_audience_makes_a_draft_campaign_to_its_librar
 
 
 def test_an_empty_shortlist_makes_no_campaign(coordinator_client):
-    response = coordinator_client.post(reverse("libraries:shortlist-campaign"))
+    response = coordinator_client.post(reverse("campaigns:shortlist-campaign"))
     assert response.status_code == 302
     assert not Campaign.objects.exists()
 
@@ -314,7 +314,7 @@ def test_the_shortlist_page_before_any_score_says_so(coordinator_client):
         ("libraries:shortlist", "get"),
         ("libraries:shortlist-export", "get"),
         ("libraries:shortlist-ranks", "post"),
-        ("libraries:shortlist-campaign", "post"),
+        ("campaigns:shortlist-campaign", "post"),
         ("libraries:scores-refresh", "post"),
     ],
 )
@@ -330,7 +330,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client, name, method):
         ("libraries:shortlist", "get"),
         ("libraries:shortlist-export", "get"),
         ("libraries:shortlist-ranks", "post"),
-        ("libraries:shortlist-campaign", "post"),
+        ("campaigns:shortlist-campaign", "post"),
         ("libraries:scores-refresh", "post"),
     ],
 )
@@ -351,7 +351,7 @@ def test_a_reader_sees_the_shortlist_but_cannot_write_from_it(client, regions):
     assert "Save ranks</button>" not in page and "Refresh scores now</button>" not in page
     assert "Use as campaign audience</button>" not in page
     assert client.post(reverse("libraries:shortlist-ranks")).status_code == 403
-    assert client.post(reverse("libraries:shortlist-campaign")).status_code == 403
+    assert client.post(reverse("campaigns:shortlist-campaign")).status_code == 403
     # The CSV carries email addresses: it needs the librarians' view permission too.
     assert client.get(reverse("libraries:shortlist-export")).status_code == 403
 

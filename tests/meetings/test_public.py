@@ -8,9 +8,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from core.links import link_token
 from meetings.models import RSVP
 from meetings.services import RSVP_LINK_PURPOSE, meetings_materialise
-from outreach.links import link_token
 from tests.factories import LibrarianFactory, LibraryFactory, MeetupSeriesFactory, RegionFactory
 
 pytestmark = pytest.mark.django_db

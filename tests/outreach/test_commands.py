@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
-from outreach.roles import COORDINATORS, visible_region_ids
+from core.roles import COORDINATORS, visible_region_ids
 from tests.factories import RegionFactory
 
 pytestmark = pytest.mark.django_db

@@ -41,7 +41,7 @@ COORDINATOR_PAGES = {
     "libraries:shortlist": (lambda o: {}, 200),
     "libraries:shortlist-export": (lambda o: {}, 200),
     "libraries:shortlist-ranks": (lambda o: {}, 405),
-    "libraries:shortlist-campaign": (lambda o: {}, 405),
+    "campaigns:shortlist-campaign": (lambda o: {}, 405),
     "libraries:scores-refresh": (lambda o: {}, 405),
     "meetings:series-list": (lambda o: {}, 200),
     "meetings:series-create": (lambda o: {}, 200),

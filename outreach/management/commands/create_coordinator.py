@@ -3,8 +3,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core.roles import ambassadors_group, coordinators_group_sync
 from libraries.models import Region
-from outreach.roles import ambassadors_group, coordinators_group_sync
 
 
 class Command(BaseCommand):

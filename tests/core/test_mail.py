@@ -2,7 +2,7 @@
 
 from django.core import mail
 
-from outreach.mail import mail_render, mail_send
+from core.mail import mail_render, mail_send
 
 
 def test_a_subject_is_one_line_and_keeps_no_break_spaces(tmp_path, settings):
