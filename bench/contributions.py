@@ -6,7 +6,7 @@
    the MediaWiki 1.39 API as recorded in tests/fixtures) holding 1,000 accounts and 20,000
    revisions between them, of which 3,000 carry a hashtag; 1,000 librarians at 200
    libraries have those accounts.
-2. Pulls the drive once with ``campaigns.contributions.contributions_pull``, counting the
+2. Pulls the drive once with ``drives.pulls.contributions_pull``, counting the
    HTTP requests each wiki received by kind, then pulls again (nothing new).
 3. Prints users, requests (and per 50 users), revisions stored, wall time, and checks the
    aim: at most ceil(users/50) usercontribs requests per wiki per result page, plus the
@@ -173,12 +173,11 @@ def main() -> int:
 
 
 def measure(servers) -> None:
-    from campaigns.contributions import contributions_pull
-    from campaigns.models import Campaign, Contribution
+    from drives.models import Contribution, Drive
+    from drives.pulls import contributions_pull
 
-    drive = Campaign.objects.create(
+    drive = Drive.objects.create(
         title="#1lib1ref bench",
-        kind=Campaign.Kind.CONTRIBUTION_DRIVE,
         hashtags="#1lib1ref #1bib1ref",
         wikis=" ".join(WIKIS),
         starts_on=WINDOW[0],

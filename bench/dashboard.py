@@ -10,7 +10,7 @@
    snapshots and a few campaigns with their deliveries and answers; the small one with a
    tenth of each (regions, mailing lists and campaigns stay as they are). Then the score
    refresh (``libraries.scoring.scores_refresh``), the #1lib1ref tallies the dashboard reads
-   (``campaigns.services.contribution_tallies_refresh``, as after a pull) and VACUUM
+   (``drives.services.contribution_tallies_refresh``, as after a pull) and VACUUM
    ANALYZE, as on a database that grew over time. Prints each step's time and the rows of
    every table.
 2. Measures, in a process of its own per database (Django's test Client, in-process, logged
@@ -114,7 +114,7 @@ TABLES = [
     ("meetings_rsvp", "RSVPs"),
     ("campaigns_campaign", "campaigns"),
     ("campaigns_delivery", "deliveries"),
-    ("campaigns_contribution", "contributions"),
+    ("drives_contribution", "contributions"),
 ]
 
 
@@ -321,7 +321,7 @@ def fill(counts: dict[str, int]) -> dict:
         scores_refresh()
     # What every pull, count-in and night does: the dashboard reads these tallies.
     with step("contribution_tallies_refresh()"):
-        from campaigns.services import contribution_tallies_refresh
+        from drives.services import contribution_tallies_refresh
 
         contribution_tallies_refresh()
     # Planner statistics and the visibility map, as autovacuum keeps them on a database that
@@ -637,12 +637,14 @@ def fill_meetings(cursor, *, series: int, per_series: int, per_meeting: int) -> 
 
 
 def fill_campaigns(cursor, *, deliveries: int) -> None:
-    """The same fourteen campaigns at both sizes: seven launched (one still sending) with
-    their deliveries and, for invitations and follow-ups, answers, some of them this week;
-    one scheduled, one draft, and five #1lib1ref drives, the last one running now."""
+    """The same nine campaigns and five drives at both sizes: seven campaigns launched (one
+    still sending) with their deliveries and, for invitations and follow-ups, answers, some of
+    them this week; one scheduled, one draft; five #1lib1ref drives, the last one running
+    now."""
     from django.utils import timezone
 
     from campaigns.models import Campaign, Message
+    from drives.models import Drive
     from libraries.models import Region
 
     now = timezone.now()
@@ -688,10 +690,8 @@ def fill_campaigns(cursor, *, deliveries: int) -> None:
     ]
     windows = [*past[-4:], (today - timedelta(days=42), today + timedelta(days=21))]
     drives = [
-        Campaign(
+        Drive(
             title=f"#1lib1ref {starts:%B %Y}",
-            kind=Campaign.Kind.CONTRIBUTION_DRIVE,
-            status=Campaign.Status.SENT if ends < today else Campaign.Status.SENDING,
             hashtags="#1lib1ref #1bib1ref",
             wikis="frwiki dewiki",
             starts_on=starts,
@@ -700,7 +700,8 @@ def fill_campaigns(cursor, *, deliveries: int) -> None:
         )
         for starts, ends in windows
     ]
-    campaigns = Campaign.objects.bulk_create(launched + others + drives)
+    campaigns = Campaign.objects.bulk_create(launched + others)
+    drives = Drive.objects.bulk_create(drives)
     Message.objects.bulk_create(
         Message(
             campaign=campaign,
@@ -709,7 +710,6 @@ def fill_campaigns(cursor, *, deliveries: int) -> None:
             body="Bonjour {{ recipient }},\n\nNous vous proposons …\n\n{{ answer_links }}",
         )
         for campaign in campaigns
-        if campaign.kind != Campaign.Kind.CONTRIBUTION_DRIVE
     )
     regions = list(Region.objects.order_by("pk"))
     for n, campaign in enumerate(launched + others):
@@ -795,7 +795,7 @@ def fill_contributions(cursor, *, contributions: int) -> None:
     (drives,) = cursor.fetchone()
     cursor.execute(
         """
-        INSERT INTO campaigns_contribution (drive_id, librarian_id, library_id, wiki, revid,
+        INSERT INTO drives_contribution (drive_id, librarian_id, library_id, wiki, revid,
             parentid, page, ns, username, timestamp, summary, size_change, references_added,
             tagged, counted_in, created_at)
         SELECT drive.id, account.id, account.library_id, account.home_wiki,

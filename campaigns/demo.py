@@ -52,7 +52,6 @@ SHORTLIST_SIZE = 12
 
 def load(ctx: DemoContext) -> None:
     _invitation_load(ctx)
-    _drive_load(ctx)
 
 
 def _invitation_load(ctx: DemoContext) -> None:
@@ -157,84 +156,3 @@ def _shortlist(ctx: DemoContext, region) -> None:
         librarian.save(update_fields=["shortlist_rank", "updated_at"])
         if rank == SHORTLIST_SIZE:
             break
-
-
-DRIVE = "#1lib1ref 2026"
-PAGES = [
-    "Lausanne", "Fribourg", "Neuchâtel", "Sion", "Delémont", "Genève", "Yverdon-les-Bains",
-    "Bibliothèque cantonale et universitaire de Lausanne", "Lac Léman", "Jura bernois",
-    "Château de Chillon", "Abbaye de Saint-Maurice", "Bienne", "Montreux", "La Chaux-de-Fonds",
-]  # fmt: skip
-SUMMARIES = [
-    "ajout de source #1lib1ref",
-    "Référence ajoutée (#1Lib1Ref)",
-    "#1bib1ref : source pour la date de fondation",
-    "Quelle: Stadtarchiv #1lib1ref",
-    "ref #1lib1refCH",
-]
-
-
-def _drive_load(ctx: DemoContext) -> None:
-    """Last winter's #1lib1ref drive (15 January – 5 February), its edits already stored, so
-    that its pages are full on a first run without any network."""
-    if Campaign.objects.filter(title=DRIVE).exists():
-        return
-    from libraries.models import Librarian
-
-    from .models import Contribution, PullRun
-
-    year = ctx.now.year if ctx.now.month > 2 else ctx.now.year - 1
-    start = ctx.now.replace(year=year, month=1, day=15, hour=8, minute=0, second=0, microsecond=0)
-    drive = Campaign.objects.create(
-        title=DRIVE,
-        kind=Campaign.Kind.CONTRIBUTION_DRIVE,
-        status=Campaign.Status.SENT,
-        hashtags="#1lib1ref #1bib1ref #1lib1refCH",
-        wikis="frwiki dewiki",
-        starts_on=start.date(),
-        ends_on=start.date().replace(month=2, day=5),
-        public_leaderboard=True,
-    )
-    rng = ctx.rng("drive", DRIVE)
-    librarians = list(
-        Librarian.objects.exclude(wiki_username="").select_related("library").order_by("pk")
-    )
-    rows, revid = [], 1_000_000
-    for librarian in librarians:
-        if rng.random() < 0.3:
-            continue
-        for _ in range(rng.choice([1, 1, 2, 3, 5, 8])):
-            revid += rng.randint(1, 400)
-            tagged = rng.random() > 0.1
-            rows.append(
-                Contribution(
-                    drive=drive,
-                    librarian=librarian,
-                    library=librarian.library,
-                    wiki=librarian.home_wiki or "frwiki",
-                    revid=revid,
-                    parentid=revid - rng.randint(1, 300),
-                    page=rng.choice(PAGES),
-                    username=librarian.wiki_username,
-                    timestamp=start + timedelta(minutes=rng.randint(0, 21 * 24 * 60)),
-                    summary=rng.choice(SUMMARIES) if tagged else "source",
-                    size_change=rng.randint(40, 900),
-                    references_added=rng.choice([0, 1, 1, 1, 2, 2, 3, 4]) or (0 if tagged else 1),
-                    tagged=tagged,
-                )
-            )
-    # No signals from these: the demo network's own signals already hold its librarians'
-    # tagged edits (libraries.demo), and would be counted twice.
-    Contribution.objects.bulk_create(rows)
-    PullRun.objects.create(
-        drive=drive,
-        status=PullRun.Status.DONE,
-        finished_at=ctx.now,
-        users=len(librarians),
-        requests=6,
-        edits_seen=len(rows) * 3,
-        edits_kept=sum(1 for row in rows if row.tagged),
-        untagged_kept=sum(1 for row in rows if not row.tagged),
-    )
-    ctx.created["campaigns"] += 1
-    ctx.created["contributions"] += len(rows)

@@ -16,8 +16,7 @@ from libraries.models import Librarian, Library
 from .models import Campaign, Delivery, Message
 from .rendering import MessageError, template_check
 
-CAMPAIGN_FIELDS = ["title", "kind", "default_language", "meeting", "follow_up_of"]
-DRIVE_FIELDS = ["hashtags", "wikis", "starts_on", "ends_on", "public_leaderboard"]
+CAMPAIGN_FIELDS = ["title", "kind", "default_language", "meeting", "follow_up_of", "drive"]
 AUDIENCE_FIELDS = [
     "mailing_lists",
     "filter_librarians",
@@ -68,7 +67,7 @@ class LibrariansByEmailField(forms.ModelMultipleChoiceField):
 class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
     """The campaign and its audience, on one page."""
 
-    one_line_fields = ("title", "hashtags", "wikis")
+    one_line_fields = ("title",)
 
     library_statuses = forms.MultipleChoiceField(
         label=_("Library statuses"),
@@ -87,11 +86,9 @@ class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = CAMPAIGN_FIELDS + DRIVE_FIELDS + AUDIENCE_FIELDS
+        fields = CAMPAIGN_FIELDS + AUDIENCE_FIELDS
         field_classes = {"librarians": LibrariansByEmailField}
         widgets = {
-            "starts_on": forms.DateInput(attrs={"type": "date"}),
-            "ends_on": forms.DateInput(attrs={"type": "date"}),
             "mailing_lists": forms.SelectMultiple(attrs={"size": 6}),
             "regions": forms.SelectMultiple(attrs={"size": 6}),
         }
@@ -134,9 +131,8 @@ class CampaignForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        starts_on, ends_on = cleaned.get("starts_on"), cleaned.get("ends_on")
-        if starts_on and ends_on and ends_on < starts_on:
-            self.add_error("ends_on", _("The end comes before the start."))
+        if cleaned.get("kind") == Campaign.Kind.CONTRIBUTION_DRIVE and not cleaned.get("drive"):
+            self.add_error("drive", _("Choose the contribution drive this campaign invites to."))
         return cleaned
 
 

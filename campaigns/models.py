@@ -13,14 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core.roles import visible_region_ids
-from libraries.models import (
-    Librarian,
-    Library,
-    MailingList,
-    Region,
-    RegionScopedQuerySet,
-    ThroughLibraryQuerySet,
-)
+from libraries.models import Librarian, Library, MailingList, Region
 
 
 class CampaignQuerySet(models.QuerySet):
@@ -51,10 +44,6 @@ class ThroughCampaignQuerySet(models.QuerySet):
 
 class DeliveryQuerySet(ThroughCampaignQuerySet):
     campaign_path = "campaign"
-
-
-class DriveRowQuerySet(ThroughCampaignQuerySet):
-    campaign_path = "drive"
 
 
 class Campaign(models.Model):
@@ -103,19 +92,17 @@ class Campaign(models.Model):
         related_name="follow_ups",
         verbose_name=_("follow-up of"),
     )
-    # Contribution drives (#1lib1ref): which edits count.
-    hashtags = models.CharField(
-        _("hashtags"), max_length=200, blank=True, help_text=_("For example #1lib1ref #1bib1ref.")
-    )
-    wikis = models.CharField(
-        _("wikis"), max_length=200, blank=True, help_text=_("For example frwiki dewiki.")
-    )
-    starts_on = models.DateField(_("starts on"), null=True, blank=True)
-    ends_on = models.DateField(_("ends on"), null=True, blank=True)
-    public_leaderboard = models.BooleanField(
-        _("public leaderboard"),
-        default=False,
-        help_text=_("Publish the drive's leaderboard of libraries (names only) for them to share."),
+    # A campaign may invite librarians to a #1lib1ref drive (drives.Drive); the drive counts
+    # the edits, the campaign only writes to people. Named by its label: campaigns and drives
+    # stand side by side and import nothing of each other.
+    drive = models.ForeignKey(
+        "drives.Drive",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        verbose_name=_("contribution drive"),
+        help_text=_("The contribution drive the message invites to, if any."),
     )
 
     # Audience: mailing lists, librarians by filter, librarians picked by hand.
@@ -320,186 +307,3 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_reason_display()})"
-
-
-class PullRun(models.Model):
-    """One pull of a contribution drive's edits from the wikis: what it did and where it stopped."""
-
-    class Status(models.TextChoices):
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
-
-    drive = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="pull_runs", verbose_name=_("drive")
-    )
-    status = models.CharField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.RUNNING
-    )
-    started_at = models.DateTimeField(_("started"), auto_now_add=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    users = models.PositiveIntegerField(_("users"), default=0)
-    requests = models.PositiveIntegerField(_("requests"), default=0)
-    edits_seen = models.PositiveIntegerField(_("edits seen"), default=0)
-    edits_kept = models.PositiveIntegerField(_("edits kept"), default=0)
-    untagged_kept = models.PositiveIntegerField(_("untagged edits kept apart"), default=0)
-    errors = models.TextField(_("errors"), blank=True)
-
-    objects = DriveRowQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-started_at", "-pk"]
-        verbose_name = _("pull run")
-        verbose_name_plural = _("pull runs")
-
-    def __str__(self) -> str:
-        return f"{self.drive} — {self.started_at:%Y-%m-%d %H:%M}"
-
-
-class PullCursor(models.Model):
-    """How far a drive's pull got for one batch of usernames on one wiki.
-
-    Everything before ``covered_until`` is stored. A pull that failed mid-way keeps the
-    continuation ``token`` of the last page it stored (valid for ``window_end``), and the next
-    pull resumes from there.
-    """
-
-    drive = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pull_cursors")
-    wiki = models.CharField(max_length=50)
-    # The batch's usernames, sorted and hashed: a changed batch starts its own cursor.
-    users_key = models.CharField(max_length=64)
-    covered_until = models.DateTimeField(null=True, blank=True)
-    token = models.CharField(max_length=255, blank=True)
-    window_end = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["drive", "wiki", "users_key"], name="pull_cursor_once_per_batch"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.drive} {self.wiki} {self.users_key[:8]}"
-
-
-class WikiAccount(models.Model):
-    """What a wiki said about a librarian's username: missing names are not asked again
-    until the username changes."""
-
-    librarian = models.ForeignKey(Librarian, on_delete=models.CASCADE, related_name="wiki_accounts")
-    wiki = models.CharField(_("wiki"), max_length=50)
-    # As the librarian's record had it when asked, and as the wiki spells it.
-    username = models.CharField(_("username"), max_length=255)
-    wiki_name = models.CharField(_("name on the wiki"), max_length=255, blank=True)
-    exists = models.BooleanField(_("exists"))
-    bot = models.BooleanField(_("bot"), default=False)
-    checked_at = models.DateTimeField(_("checked"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("wiki account")
-        verbose_name_plural = _("wiki accounts")
-        constraints = [
-            models.UniqueConstraint(fields=["librarian", "wiki"], name="wiki_account_once")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.username}@{self.wiki}"
-
-
-class ContributionQuerySet(ThroughLibraryQuerySet):
-    def counted(self) -> "ContributionQuerySet":
-        """The edits that count: tagged, or untagged ones a coordinator counted in."""
-        return self.filter(models.Q(tagged=True) | models.Q(counted_in=True))
-
-
-class Contribution(models.Model):
-    """One wiki revision by a known librarian inside a drive's window.
-
-    ``tagged`` edits carry one of the drive's hashtags and count. Untagged ones that add
-    references are kept apart: a coordinator may count them in (``counted_in``), never silently.
-    """
-
-    drive = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="contributions", verbose_name=_("drive")
-    )
-    librarian = models.ForeignKey(
-        Librarian,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="contributions",
-        verbose_name=_("librarian"),
-    )
-    library = models.ForeignKey(
-        Library,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="contributions",
-        verbose_name=_("library"),
-    )
-    wiki = models.CharField(_("wiki"), max_length=50)
-    revid = models.PositiveBigIntegerField(_("revision"))
-    parentid = models.PositiveBigIntegerField(_("parent revision"), default=0)
-    page = models.CharField(_("page"), max_length=255)
-    ns = models.IntegerField(_("namespace"), default=0)
-    username = models.CharField(_("username"), max_length=255)
-    timestamp = models.DateTimeField(_("time"))
-    summary = models.TextField(_("summary"), blank=True)
-    size_change = models.IntegerField(_("size change"), default=0)
-    references_added = models.PositiveIntegerField(_("references added"), default=0)
-    tagged = models.BooleanField(_("tagged"), default=True)
-    counted_in = models.BooleanField(_("counted in"), default=False)
-    created_at = models.DateTimeField(_("stored"), auto_now_add=True)
-
-    objects = ContributionQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-timestamp", "-revid"]
-        verbose_name = _("contribution")
-        verbose_name_plural = _("contributions")
-        constraints = [
-            models.UniqueConstraint(fields=["wiki", "revid"], name="contribution_once_per_wiki")
-        ]
-        indexes = [models.Index(fields=["drive", "tagged", "timestamp"])]
-
-    def __str__(self) -> str:
-        return f"{self.wiki}:{self.revid}"
-
-    @property
-    def counts(self) -> bool:
-        return self.tagged or self.counted_in
-
-
-class ContributionTally(models.Model):
-    """Counted #1lib1ref edits of one region: per week (Monday, local time), or over the whole
-    trailing year (``week`` is then its first Monday and ``whole_year`` is set).
-
-    Rebuilt from the contributions after every pull, every count-in and every night
-    (``campaigns.services.contribution_tallies_refresh``), so that the dashboard reads a
-    year of activity from a few hundred rows whatever the number of contributions. Distinct
-    librarians and libraries add up across regions: each belongs to one region.
-    """
-
-    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
-    week = models.DateField(_("week"))
-    whole_year = models.BooleanField(default=False)
-    edits = models.PositiveIntegerField(default=0)
-    references = models.PositiveIntegerField(default=0)
-    librarians = models.PositiveIntegerField(default=0)
-    libraries = models.PositiveIntegerField(default=0)
-    computed_at = models.DateTimeField()
-
-    objects = RegionScopedQuerySet.as_manager()
-
-    class Meta:
-        verbose_name = _("contribution tally")
-        verbose_name_plural = _("contribution tallies")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["region", "whole_year", "week"], name="contribution_tally_once"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.region} {self.week}: {self.edits}"

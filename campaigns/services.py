@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +20,7 @@ from libraries.models import ActivitySignal, Librarian, Library
 from libraries.services import library_status_change, signal_record
 
 from .audience import audience_build
-from .models import Campaign, Contribution, ContributionTally, Delivery, Message, Suppression
+from .models import Campaign, Delivery, Message, Suppression
 
 ANSWER_PURPOSE = "campaign-answer"
 UNSUBSCRIBE_PURPOSE = "campaign-unsubscribe"
@@ -371,67 +370,6 @@ def _follow_up_body(body: str, language: str) -> str:
         )
         answer = _("Could you tell us what you think?")
     return f"{intro}\n\n{quoted}\n\n{answer}\n\n{{{{ answer_links }}}}\n"
-
-
-# Tallies of contributions ------------------------------------------------------------------
-
-# A whole year of weeks: both #1lib1ref windows (mid-January to early February, and May)
-# always fall inside it.
-TALLY_WEEKS = 52
-
-
-def tally_start(now: datetime) -> datetime:
-    """Midnight (local time) of the Monday TALLY_WEEKS - 1 weeks before ``now``'s week."""
-    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=today.weekday(), weeks=TALLY_WEEKS - 1)
-
-
-@transaction.atomic
-def contribution_tallies_refresh(*, now: datetime | None = None) -> int:
-    """Rebuild every region's tallies of counted edits over the trailing year; return the rows.
-
-    Two aggregates of the year's contributions (per region and week, per region), one DELETE
-    and one bulk INSERT, whatever the number of contributions. Idempotent: it replaces what
-    was there, so running it late or twice is harmless.
-    """
-    now = now or timezone.now()
-    start = tally_start(now)
-    counted = (
-        Contribution.objects.counted()
-        .filter(timestamp__gte=start, timestamp__lte=now)
-        .exclude(library=None)
-        .order_by()
-    )
-    figures = {
-        "edits": Count("pk"),
-        "references": Coalesce(Sum("references_added"), 0),
-        "librarians": Count("librarian", distinct=True),
-        "libraries": Count("library", distinct=True),
-    }
-    rows = [
-        ContributionTally(
-            region_id=row["library__region"],
-            week=timezone.localtime(row["week"]).date(),
-            computed_at=now,
-            **{name: row[name] for name in figures},
-        )
-        for row in counted.annotate(week=TruncWeek("timestamp"))
-        .values("library__region", "week")
-        .annotate(**figures)
-    ]
-    rows += [
-        ContributionTally(
-            region_id=row["library__region"],
-            week=start.date(),
-            whole_year=True,
-            computed_at=now,
-            **{name: row[name] for name in figures},
-        )
-        for row in counted.values("library__region").annotate(**figures)
-    ]
-    ContributionTally.objects.all().delete()
-    ContributionTally.objects.bulk_create(rows)
-    return len(rows)
 
 
 # From the shortlist ------------------------------------------------------------------------

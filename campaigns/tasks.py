@@ -73,35 +73,3 @@ def _resume_on_worker_start(sender=None, **kwargs) -> None:
     # A worker that starts after another was killed picks its campaigns up at once, without
     # waiting for the broker to redeliver the dead worker's unacknowledged tasks.
     campaigns_resume_task.delay()
-
-
-@shared_task(acks_late=True)
-def contributions_pull_task(drive_id: int) -> dict:
-    """Pull one drive's edits; a failed pull is recorded and resumed by the next one."""
-    from .contributions import contributions_pull
-
-    drive = Campaign.objects.filter(pk=drive_id, kind=Campaign.Kind.CONTRIBUTION_DRIVE).first()
-    if drive is None:
-        return {}
-    run = contributions_pull(drive=drive)
-    return {"status": run.status, "kept": run.edits_kept, "requests": run.requests}
-
-
-@shared_task(acks_late=True)
-def contribution_tallies_refresh_task() -> int:
-    """Every night: the dashboard's year of #1lib1ref tallies moves on with the calendar."""
-    from .services import contribution_tallies_refresh
-
-    return contribution_tallies_refresh()
-
-
-@shared_task(acks_late=True)
-def contributions_pull_due_task() -> list[int]:
-    """Every hour: pull the drives whose window is open; at night, also those that ended in
-    the last week (a pull that failed during the window is made up)."""
-    from .contributions import drives_due
-
-    due = drives_due(now=timezone.now())
-    for drive_id in due:
-        contributions_pull_task.delay(drive_id)
-    return due

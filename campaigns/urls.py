@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import drive_views, public_views, views
+from . import public_views, views
 
 app_name = "campaigns"
 
@@ -63,18 +63,4 @@ urlpatterns = [
     ),
     # The shortlist's "use as campaign audience" (its page is libraries:shortlist).
     path("shortlist/campaign/", views.ShortlistCampaignView.as_view(), name="shortlist-campaign"),
-    # Contribution drives (campaigns.drive_views).
-    path("campaigns/<int:pk>/drive/", drive_views.DriveDetailView.as_view(), name="drive-detail"),
-    path("campaigns/<int:pk>/drive/runs/", drive_views.DriveRunsView.as_view(), name="drive-runs"),
-    path("campaigns/<int:pk>/drive/pull/", drive_views.DrivePullView.as_view(), name="drive-pull"),
-    path(
-        "campaigns/contributions/<int:pk>/count-in/",
-        drive_views.ContributionCountInView.as_view(),
-        name="contribution-count-in",
-    ),
-    path(
-        "drives/<int:pk>/leaderboard/",
-        drive_views.PublicLeaderboardView.as_view(),
-        name="drive-leaderboard-public",
-    ),
 ]

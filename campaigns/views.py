@@ -154,7 +154,7 @@ class CampaignDetailView(PermissionRequiredMixin, VisibleObjectsMixin, DetailVie
     permission_required = "campaigns.view_campaign"
     template_name = "campaigns/campaign_detail.html"
     queryset = Campaign.objects.select_related(
-        "meeting", "meeting__series", "follow_up_of", "created_by"
+        "meeting", "meeting__series", "follow_up_of", "drive", "created_by"
     ).prefetch_related("messages", "mailing_lists", "regions")
 
     def get_context_data(self, **kwargs):

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, Permission
 
 COORDINATORS = "Coordinators"
 AMBASSADORS = "Ambassadors"
-COORDINATOR_APPS = ("libraries", "meetings", "campaigns")
+COORDINATOR_APPS = ("libraries", "meetings", "campaigns", "drives")
 # Seeing every region is a permission (libraries.Region's Meta), so that the check reads the
 # permissions Django has already loaded for the request instead of querying groups.
 EVERY_REGION_PERMISSION = "libraries.view_all_regions"

@@ -35,10 +35,10 @@ app.conf.beat_schedule = {
         "task": "campaigns.tasks.campaigns_tick_task",
         "schedule": crontab(minute="*"),
     },
-    # Every hour at :30: pull the edits of contribution drives whose window is open; at
+    # Every hour at :30: pull the edits of #1lib1ref drives whose window is open; at
     # 02:30 also those that ended in the last week. Each pull resumes where the last stopped.
-    "contributions-pull": {
-        "task": "campaigns.tasks.contributions_pull_due_task",
+    "drives-contributions-pull": {
+        "task": "drives.tasks.contributions_pull_due_task",
         "schedule": crontab(minute=30),
     },
     # Every night at 04:30, after the night's pull of contributions (02:30) has recorded its
@@ -52,8 +52,8 @@ app.conf.beat_schedule = {
     # Every night at 04:45: rebuild the dashboard's tallies of #1lib1ref edits per region and
     # week, so that the year they cover moves on with the calendar (pulls and count-ins
     # rebuild them as well). Idempotent; a missed night leaves the year a day behind.
-    "campaigns-contribution-tallies": {
-        "task": "campaigns.tasks.contribution_tallies_refresh_task",
+    "drives-contribution-tallies": {
+        "task": "drives.tasks.contribution_tallies_refresh_task",
         "schedule": crontab(hour=4, minute=45),
     },
 }

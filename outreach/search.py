@@ -1,11 +1,12 @@
 """The coordinator's search box: one text, looked up in every kind of row a coordinator opens.
 
 ``search`` finds libraries (name, city, slug), librarians (name, email, wiki username, library),
-meetup series (title, host library's name and city, slug), one-off meetings (title) and
-campaigns (title, hashtags). Each kind starts from ``visible_to(user)``, so an ambassador
-finds their regions' rows only, and is searched only when the user holds its view permission:
-librarians are personal data. One query per kind, its total counted in the same query by a
-window function, whatever the number of rows; plus the user's permissions and regions, once.
+meetup series (title, host library's name and city, slug), one-off meetings (title),
+campaigns (title) and contribution drives (title, hashtags). Each kind starts from
+``visible_to(user)``, so an ambassador finds their regions' rows only, and is searched only
+when the user holds its view permission: librarians are personal data. One query per kind,
+its total counted in the same query by a window function, whatever the number of rows; plus
+the user's permissions and regions, once.
 
 Matching is case-insensitive. It is accent-insensitive only through the slugs, which are
 ASCII ("geneve" finds the slug of "Bibliothèque de Genève"): a real ``unaccent`` would need a
@@ -32,6 +33,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from campaigns.models import Campaign
+from drives.models import Drive
 from libraries.models import Librarian, Library
 from meetings.models import Meeting, MeetupSeries
 
@@ -39,13 +41,14 @@ SEARCH_LIMIT = 10
 # Longer texts are cut: no name is this long, and a LIKE pattern of a megabyte is no search.
 MAX_TEXT_LENGTH = 100
 
-KINDS = ("libraries", "librarians", "series", "meetings", "campaigns")
+KINDS = ("libraries", "librarians", "series", "meetings", "campaigns", "drives")
 PERMISSIONS = {
     "libraries": "libraries.view_library",
     "librarians": "libraries.view_librarian",
     "series": "meetings.view_meetupseries",
     "meetings": "meetings.view_meeting",
     "campaigns": "campaigns.view_campaign",
+    "drives": "drives.view_drive",
 }
 
 
@@ -69,6 +72,8 @@ class SearchResults:
     meetings_total: int = 0
     campaigns: list[Campaign] = field(default_factory=list)
     campaigns_total: int = 0
+    drives: list[Drive] = field(default_factory=list)
+    drives_total: int = 0
 
     @property
     def total(self) -> int:
@@ -177,6 +182,14 @@ def _meetings(user, text: str, slug: str) -> QuerySet[Meeting]:
 def _campaigns(user, text: str, slug: str) -> QuerySet[Campaign]:
     return (
         Campaign.objects.visible_to(user)
+        .filter(title__icontains=text)
+        .order_by(_starts_first("title", text), "-created_at", "pk")
+    )
+
+
+def _drives(user, text: str, slug: str) -> QuerySet[Drive]:
+    return (
+        Drive.objects.visible_to(user)
         .filter(Q(title__icontains=text) | Q(hashtags__icontains=text))
         .order_by(_starts_first("title", text), "-created_at", "pk")
     )
@@ -189,4 +202,5 @@ _QUERIES = {
     "series": _series,
     "meetings": _meetings,
     "campaigns": _campaigns,
+    "drives": _drives,
 }

@@ -20,6 +20,7 @@ HEADINGS = {
     "series": _("Meetup series"),
     "meetings": _("Office hours and one-off meetings"),
     "campaigns": _("Campaigns"),
+    "drives": _("Contribution drives"),
 }
 LIST_PAGES = {
     "libraries": "libraries:library-list",
@@ -27,6 +28,7 @@ LIST_PAGES = {
     "series": None,
     "meetings": None,
     "campaigns": None,
+    "drives": None,
 }
 
 

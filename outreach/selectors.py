@@ -33,10 +33,11 @@ from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models import Campaign, ContributionTally, Delivery
+from campaigns.models import Campaign, Delivery
 from campaigns.selectors import campaigns_with_counts
-from campaigns.services import TALLY_WEEKS
 from core.roles import sees_every_region
+from drives.models import ContributionTally, Drive
+from drives.selectors import TALLY_WEEKS
 from libraries.models import Librarian, Library, LibraryStatusChange, MailingList, Region
 from meetings.models import RSVP, Meeting
 from meetings.services import SEATED
@@ -438,7 +439,7 @@ class Activity:
     weeks: list[Week]
     librarians: int = 0
     libraries: int = 0
-    latest_drive: Campaign | None = None
+    latest_drive: Drive | None = None
     # When the tallies were last rebuilt (after a pull, a count-in, every night); None: never.
     computed_at: datetime | None = None
 
@@ -462,7 +463,7 @@ class Activity:
 def contributions_by_week(*, user) -> tuple[list[Week], ContributionTally | None]:
     """Counted edits and references added per week (Monday to Sunday, local time) over the
     year the tallies cover, weeks without edits included, and the year's totals: one query
-    of the tallies (campaigns.services.contribution_tallies_refresh), a few hundred rows at
+    of the tallies (drives.services.contribution_tallies_refresh), a few hundred rows at
     most whatever the number of contributions."""
     weekly: dict[date, list[int]] = {}
     year = ContributionTally(week=None, edits=0, references=0, librarians=0, libraries=0)
@@ -492,8 +493,7 @@ def activity_build(*, user) -> Activity:
     """Edits per week, who made them, and the latest drive to link to: two queries."""
     weeks, year = contributions_by_week(user=user)
     latest_drive = (
-        Campaign.objects.visible_to(user)
-        .filter(kind=Campaign.Kind.CONTRIBUTION_DRIVE)
+        Drive.objects.visible_to(user)
         .order_by(F("starts_on").desc(nulls_last=True), "-created_at", "-pk")
         .first()
     )

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "libraries",
     "meetings",
     "campaigns",
+    "drives",
     "outreach",
 ]
 
@@ -198,7 +199,7 @@ MEETUPS_HORIZON_DAYS = env.int("MEETUPS_HORIZON_DAYS", default=120)
 # Reminders are emailed this many days before each meeting.
 MEETUPS_REMINDER_DAYS = env.list("MEETUPS_REMINDER_DAYS", cast=int, default=[7, 1])
 
-# Wikis, read through campaigns.wiki (the only module that imports pywikibot).
+# Wikis, read through drives.wiki (the only module that imports pywikibot).
 # The Action API URL of each wiki, by short name; the variable replaces the whole table:
 # WIKIS=frwiki=http://127.0.0.1:8090/w/api.php,commons=https://commons.wikimedia.org/w/api.php
 WIKIS = env.dict(

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("libraries.urls")),
     path("", include("meetings.urls")),
     path("", include("campaigns.urls")),
+    path("", include("drives.urls")),
     path("calendar/", include("meetings.feed_urls")),
     path("series-kit/", include("meetings.kit_urls")),
 ]

@@ -146,20 +146,6 @@ def test_a_title_on_two_lines_is_refused(coordinator_client):
     assert not Campaign.objects.exists()
 
 
-def test_a_drive_ending_before_it_starts_is_refused(coordinator_client):
-    response = coordinator_client.post(
-        _url("campaign-create"),
-        {
-            "title": "#1lib1ref",
-            "kind": "contribution_drive",
-            "default_language": "fr",
-            "starts_on": "2026-02-15",
-            "ends_on": "2026-01-15",
-        },
-    )
-    assert "ends_on" in response.context["form"].errors
-
-
 def test_a_sent_campaign_cannot_be_edited(coordinator_client, invitation):
     invitation.status = Campaign.Status.SENT
     invitation.save()

@@ -29,7 +29,8 @@ from django.utils.translation import get_language_info
 from playwright.sync_api import Page, expect
 
 from campaigns import services as campaign_services
-from campaigns.models import Campaign, Delivery, PullRun
+from campaigns.models import Campaign, Delivery
+from drives.models import Drive, PullRun
 from libraries.models import Library
 from libraries.scoring import scores_refresh
 from meetings.models import RSVP
@@ -188,7 +189,7 @@ def _page_data() -> dict:
     meeting_move(meeting=upcoming[2], start=upcoming[2].start + timedelta(hours=1))
     PullRun.objects.create(drive=objects["drive"], status="done", users=1, edits_kept=1)
     PullRun.objects.create(drive=objects["drive"], status="failed", errors="frwiki: HTTP 503")
-    Campaign.objects.filter(pk=objects["drive"].pk).update(public_leaderboard=True)
+    Drive.objects.filter(pk=objects["drive"].pk).update(public_leaderboard=True)
     scores_refresh()
 
     delivery = Delivery.objects.get(campaign=objects["campaign"], librarian=objects["librarian"])
@@ -234,7 +235,9 @@ def _coordinator_checks(objects: dict) -> list[Check]:
         Check("campaign form", reverse("campaigns:campaign-create")),
         Check("campaign form, with errors", reverse("campaigns:campaign-create"), _submit_empty),
         Check("campaign page", reverse("campaigns:campaign-detail", args=[objects["campaign"].pk])),
-        Check("drive page", reverse("campaigns:drive-detail", args=[objects["drive"].pk])),
+        Check("drive list", reverse("drives:drive-list")),
+        Check("drive form", reverse("drives:drive-create")),
+        Check("drive page", reverse("drives:drive-detail", args=[objects["drive"].pk])),
         Check("404, logged in", "/no-such-page/"),
     ]
 
@@ -252,7 +255,7 @@ def _public_checks(objects: dict) -> list[Check]:
         Check("public meeting page, sign-up with errors", meeting, _submit_empty),
         Check(
             "public leaderboard",
-            reverse("campaigns:drive-leaderboard-public", args=[objects["drive"].pk]),
+            reverse("drives:drive-leaderboard-public", args=[objects["drive"].pk]),
         ),
         # A librarian's signed links, from the emails.
         Check("invitation answer", objects["links"]["answer"]),

@@ -5,7 +5,8 @@ import itertools
 
 from django.utils import timezone
 
-from campaigns.models import Campaign, Contribution, Delivery, Message
+from campaigns.models import Campaign, Delivery, Message
+from drives.models import Contribution, Drive
 from libraries.models import ActivitySignal, LibraryStatusChange, Region
 from meetings.models import RSVP
 from meetings.services import meetings_materialise
@@ -65,9 +66,8 @@ def outreach_objects(*, region: Region | None = None) -> dict:
     Delivery.objects.create(
         campaign=campaign, email=librarian.email, librarian=librarian, library=library
     )
-    drive = Campaign.objects.create(
+    drive = Drive.objects.create(
         title=f"#1lib1ref {library.name}",
-        kind="contribution_drive",
         hashtags="#1lib1ref",
         wikis="frwiki",
     )

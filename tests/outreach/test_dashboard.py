@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign, Contribution, Delivery
-from campaigns.services import contribution_tallies_refresh
+from campaigns.models import Campaign, Delivery
+from drives.models import Contribution, Drive
+from drives.services import contribution_tallies_refresh
 from libraries.models import Library, LibraryStatusChange
 from meetings.models import RSVP, Meeting
 from meetings.services import seats_taken
@@ -50,6 +51,12 @@ def _campaign(title, *, region, status=Campaign.Status.SENDING, **fields):
     campaign = Campaign.objects.create(title=title, status=status, **fields)
     campaign.regions.add(region)
     return campaign
+
+
+def _drive(title, *, region):
+    drive = Drive.objects.create(title=title, hashtags="#1lib1ref", wikis="frwiki")
+    drive.regions.add(region)
+    return drive
 
 
 def _delivery(campaign, librarian, *, state="sent", answer="", answered_at=None):
@@ -385,7 +392,7 @@ def test_the_top_of_the_shortlist_is_the_five_best_scores(coordinator_client, va
 
 def test_the_activity_chart_counts_the_edits_that_count_per_week(coordinator_client, vaud):
     librarian = LibrarianFactory(library__region=vaud)
-    drive = _campaign("#1lib1ref 2026", region=vaud, kind="contribution_drive", status="sent")
+    drive = _drive("#1lib1ref 2026", region=vaud)
     now = timezone.now()
     _contribution(drive, librarian, revid=1, when=now, references=3)
     _contribution(drive, librarian, revid=2, when=now, references=2, tagged=False)  # apart
@@ -408,7 +415,7 @@ def test_the_activity_chart_counts_the_edits_that_count_per_week(coordinator_cli
     assert 'id="dashboard-activity-chart"' in page and 'role="img"' in page
     table = page.split('id="dashboard-activity-table"')[1].split("</table>")[0]
     assert len(re.findall(r"<tr><th scope=\"row\"", table)) == 2  # the two active weeks
-    assert reverse("campaigns:drive-detail", args=[drive.pk]) in page
+    assert reverse("drives:drive-detail", args=[drive.pk]) in page
     export = coordinator_client.get(reverse("dashboard-export", args=["contributions"]))
     lines = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
     assert len(lines) == ACTIVITY_WEEKS + 1 and lines[-1][1:] == ["2", "4"]
@@ -416,7 +423,7 @@ def test_the_activity_chart_counts_the_edits_that_count_per_week(coordinator_cli
 
 def test_the_activity_waits_for_the_tallies_and_a_count_in_updates_them(coordinator_client, vaud):
     librarian = LibrarianFactory(library__region=vaud)
-    drive = _campaign("#1lib1ref 2026", region=vaud, kind="contribution_drive", status="sent")
+    drive = _drive("#1lib1ref 2026", region=vaud)
     untagged = _contribution(drive, librarian, revid=1, when=timezone.now(), tagged=False)
     page = coordinator_client.get(DASHBOARD).content.decode()
     assert "No edit counted yet" in page
@@ -425,7 +432,7 @@ def test_the_activity_waits_for_the_tallies_and_a_count_in_updates_them(coordina
 
     # A coordinator counts the untagged edit in, from the drive's page.
     coordinator_client.post(
-        reverse("campaigns:contribution-count-in", args=[untagged.pk]), {"counted": "1"}
+        reverse("drives:contribution-count-in", args=[untagged.pk]), {"counted": "1"}
     )
 
     activity = coordinator_client.get(DASHBOARD).context["dashboard"].activity
@@ -466,7 +473,7 @@ def test_an_ambassador_sees_nothing_of_another_region(client, make_ambassador, v
         _rsvp(meeting, f"Visitor {name}")
         campaign = _campaign(f"Campaign {name}", region=region)
         _delivery(campaign, librarian, answer="yes", answered_at=now)
-        drive = _campaign(f"Drive {name}", region=region, kind="contribution_drive")
+        drive = _drive(f"Drive {name}", region=region)
         _contribution(drive, librarian, revid=revid, when=now)
     contribution_tallies_refresh()
     client.force_login(make_ambassador(vaud))
@@ -504,7 +511,7 @@ def test_a_user_without_any_region_sees_an_empty_dashboard(client, make_ambassad
 def _populate(region, n, *, offset=0):
     """n of everything the dashboard shows, in ``region``."""
     now = timezone.now()
-    drive = _campaign(f"Drive {offset}", region=region, kind="contribution_drive", status="sent")
+    drive = _drive(f"Drive {offset}", region=region)
     campaign = _campaign(f"Campaign {offset}", region=region)
     for i in range(offset, offset + n):
         librarian = LibrarianFactory(library__region=region, library__score=float(i + 1))

@@ -70,10 +70,13 @@ COORDINATOR_PAGES = {
     "campaigns:campaign-follow-up": (lambda o: {"pk": o["campaign"].pk}, 405),
     "campaigns:delivery-list": (lambda o: {"pk": o["campaign"].pk}, 200),
     "campaigns:delivery-moderation": (lambda o: {"pk": o["delivery"].pk}, 405),
-    "campaigns:drive-detail": (lambda o: {"pk": o["drive"].pk}, 200),
-    "campaigns:drive-runs": (lambda o: {"pk": o["drive"].pk}, 200),
-    "campaigns:drive-pull": (lambda o: {"pk": o["drive"].pk}, 405),
-    "campaigns:contribution-count-in": (lambda o: {"pk": o["contribution"].pk}, 405),
+    "drives:drive-list": (lambda o: {}, 200),
+    "drives:drive-create": (lambda o: {}, 200),
+    "drives:drive-detail": (lambda o: {"pk": o["drive"].pk}, 200),
+    "drives:drive-update": (lambda o: {"pk": o["drive"].pk}, 200),
+    "drives:drive-runs": (lambda o: {"pk": o["drive"].pk}, 200),
+    "drives:drive-pull": (lambda o: {"pk": o["drive"].pk}, 405),
+    "drives:contribution-count-in": (lambda o: {"pk": o["contribution"].pk}, 405),
 }
 PUBLIC_PAGES = {
     "healthz",
@@ -95,7 +98,7 @@ PUBLIC_PAGES = {
     "campaigns:unsubscribe",
     "campaigns:preferences",
     # A drive's leaderboard, library names only, when the drive opted in.
-    "campaigns:drive-leaderboard-public",
+    "drives:drive-leaderboard-public",
 }
 # The admin has its own login and staff check; it is not swept here.
 SKIPPED_NAMESPACES = {"admin"}
@@ -203,6 +206,8 @@ LISTING_PAGES = [
     "libraries:librarian-create",
     "campaigns:campaign-list",
     "campaigns:campaign-create",
+    "drives:drive-list",
+    "drives:drive-create",
 ]
 
 
@@ -227,6 +232,7 @@ def test_pages_that_list_show_an_ambassador_nothing_of_another_region(
         objects["mailing_list"].name,
         objects["series"].title,
         objects["campaign"].title,
+        objects["drive"].title,
     ):
         assert text.encode() not in content, (name, text)
     own = b"".join(here) if here.streaming else here.content
@@ -235,6 +241,8 @@ def test_pages_that_list_show_an_ambassador_nothing_of_another_region(
         "campaigns:campaign-list",
         "libraries:mailinglist-list",
         "campaigns:campaign-create",
+        "drives:drive-list",
+        "drives:drive-create",
     }, name
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from drives.models import Drive
 from meetings.models import Meeting
 from meetings.services import meetings_materialise
 from outreach.search import MAX_TEXT_LENGTH, SEARCH_LIMIT, search
@@ -93,14 +94,12 @@ def test_librarians_are_hidden_from_a_user_who_may_see_libraries_but_not_librari
     assert _search(client, anne.library.name).context["results"].libraries == [anne.library]
 
 
-def test_meetup_series_one_off_meetings_and_campaigns_are_found(coordinator_client):
+def test_meetup_series_one_off_meetings_campaigns_and_drives_are_found(coordinator_client):
     library = LibraryFactory(name="Bibliothèque de Morges", city="Morges")
     series = MeetupSeriesFactory(title="Wikipermanence de Morges", host_library=library)
     meetings_materialise(series=series)
     office_hour = _one_off("#1lib1ref office hour", library)
-    drive = Campaign.objects.create(
-        title="#1lib1ref 2026", kind="contribution_drive", hashtags="#1lib1ref"
-    )
+    drive = Drive.objects.create(title="#1lib1ref 2026", hashtags="#1lib1ref", wikis="frwiki")
     invitation = Campaign.objects.create(title="Wikipermanences à Morges")
 
     by_title = _search(coordinator_client, "wikipermanence").context["results"]
@@ -111,7 +110,7 @@ def test_meetup_series_one_off_meetings_and_campaigns_are_found(coordinator_clie
     assert by_title.campaigns == [invitation]
     assert by_host.series == [series]
     assert by_hashtag.context["results"].meetings == [office_hour]
-    assert by_hashtag.context["results"].campaigns == [drive]
+    assert by_hashtag.context["results"].drives == [drive]
     page = by_hashtag.content.decode()
     assert reverse("meetings:meeting-public", args=[office_hour.pk]) in page
     assert drive.get_absolute_url() in page
@@ -248,8 +247,8 @@ def test_the_selector_runs_one_query_per_kind(coordinator):
     with CaptureQueriesContext(connection) as queries:
         results = search(user=coordinator, text="zeta")
 
-    assert len(results.kinds) == 5
-    assert len(queries) == 5
+    assert len(results.kinds) == 6
+    assert len(queries) == 6
     assert results.libraries_total == 1
 
 

@@ -3,7 +3,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import demo as campaigns_demo
-from campaigns.services import contribution_tallies_refresh
+from drives import demo as drives_demo
+from drives.services import contribution_tallies_refresh
 from libraries import demo
 from libraries.scoring import scores_refresh
 from meetings import demo as meetings_demo
@@ -22,6 +23,7 @@ class Command(BaseCommand):
             demo.load(ctx)
             meetings_demo.load(ctx)
             campaigns_demo.load(ctx)
+            drives_demo.load(ctx)
             # Scores from the signals just recorded, so that the shortlist and the library
             # pages have something to show before the first nightly refresh. A second run
             # that creates nothing changes nothing, scores included.

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import Campaign, Message
+from drives.models import Drive
 from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,22 +26,19 @@ def test_pull_see_the_references_and_follow_up_the_top_of_the_shortlist(
     LibrarianFactory(
         library=nyon, wiki_username="Exemple Bibliothécaire", email="eva@nyon.example.org"
     )
-    drive = Campaign.objects.create(
+    drive = Drive.objects.create(
         title="#1lib1ref",
-        kind=Campaign.Kind.CONTRIBUTION_DRIVE,
         hashtags="#1lib1ref #1bib1ref",
         wikis="demo",
         starts_on=date(2023, 1, 1),
         ends_on=date(2026, 11, 30),
     )
-    monkeypatch.setattr(
-        "campaigns.contributions.timezone.now", lambda: datetime(2026, 11, 23, tzinfo=UTC)
-    )
+    monkeypatch.setattr("drives.pulls.timezone.now", lambda: datetime(2026, 11, 23, tzinfo=UTC))
 
     # The coordinator opens the drive and pulls.
     assert coordinator_client.get(drive.get_absolute_url()).status_code == 200
-    coordinator_client.post(reverse("campaigns:drive-pull", args=[drive.pk]))
-    page = coordinator_client.get(reverse("campaigns:drive-detail", args=[drive.pk]))
+    coordinator_client.post(reverse("drives:drive-pull", args=[drive.pk]))
+    page = coordinator_client.get(reverse("drives:drive-detail", args=[drive.pk]))
     board = {row["library__name"]: row for row in page.context["leaderboard"]}
     # Demo Librarian: revisions 2, 5, 8, 11, 13 (1 + 1 + 2 + 0 + 2 references).
     assert (

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from campaigns import wiki
-from campaigns.wiki import Edit, UserInfo, WikiError
+from drives import wiki
+from drives.wiki import Edit, UserInfo, WikiError
 from tests.clock import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -323,7 +323,7 @@ def test_a_fresh_process_ignores_a_user_config_in_its_directory(server, tmp_path
     env.pop("PYWIKIBOT_DIR", None)
     script = (
         "import django; django.setup()\n"
-        "from campaigns import wiki\n"
+        "from drives import wiki\n"
         "print(wiki.users_info('demo', ['Demo Bot'])['Demo Bot'].bot)\n"
     )
     done = subprocess.run(

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from campaigns.contributions import (
+from drives.rules import (
     hashtag_pattern,
     hashtags_parse,
     references_added,

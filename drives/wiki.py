@@ -150,9 +150,7 @@ def _import_pywikibot() -> Any:
         cache_dir = _cache_dir()
         if _pywikibot is None:
             marker = cache_dir / "user-config.py"
-            marker.write_text(
-                "# Written by campaigns/wiki.py, which configures pywikibot in code.\n"
-            )
+            marker.write_text("# Written by drives/wiki.py, which configures pywikibot in code.\n")
             marker.chmod(0o600)  # pywikibot skips a config file that others may write
             os.environ["PYWIKIBOT_DIR"] = str(cache_dir)
             os.environ["PYWIKIBOT_NO_USER_CONFIG"] = "2"  # and no warning about it

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
-from campaigns import wiki
-from campaigns.contributions import contribution_count_in, contributions_pull
-from campaigns.models import Campaign, Contribution, PullCursor, PullRun, WikiAccount
+from drives import wiki
+from drives.models import Contribution, Drive, PullCursor, PullRun, WikiAccount
+from drives.pulls import contributions_pull
+from drives.services import contribution_count_in
 from libraries.models import ActivitySignal
 from tests.factories import LibrarianFactory, LibraryFactory
 
@@ -36,9 +37,8 @@ def librarians(db):
 
 @pytest.fixture
 def drive(db):
-    return Campaign.objects.create(
+    return Drive.objects.create(
         title="#1lib1ref",
-        kind=Campaign.Kind.CONTRIBUTION_DRIVE,
         hashtags="#1lib1ref #1bib1ref",
         wikis="demo",
         starts_on=date(2023, 1, 1),
@@ -185,7 +185,7 @@ def test_the_drive_page_shows_totals_leaderboard_and_diffs(
     demo, librarians, drive, coordinator_client
 ):
     contributions_pull(drive=drive, now=NOW)
-    page = coordinator_client.get(reverse("campaigns:drive-detail", args=[drive.pk]))
+    page = coordinator_client.get(reverse("drives:drive-detail", args=[drive.pk]))
     assert page.status_code == 200
     assert page.context["totals"]["edits"] == 9
     assert page.context["totals"]["libraries"] == 3
@@ -199,7 +199,7 @@ def test_the_drive_page_shows_totals_leaderboard_and_diffs(
 
 def test_the_public_leaderboard_only_when_the_drive_opted_in(demo, librarians, drive, client):
     contributions_pull(drive=drive, now=NOW)
-    url = reverse("campaigns:drive-leaderboard-public", args=[drive.pk])
+    url = reverse("drives:drive-leaderboard-public", args=[drive.pk])
     assert client.get(url).status_code == 404
     drive.public_leaderboard = True
     drive.save()
@@ -212,8 +212,8 @@ def test_the_public_leaderboard_only_when_the_drive_opted_in(demo, librarians, d
 def test_a_coordinator_starts_a_pull_from_the_drive_page(
     demo, librarians, drive, coordinator_client
 ):
-    response = coordinator_client.post(reverse("campaigns:drive-pull", args=[drive.pk]))
+    response = coordinator_client.post(reverse("drives:drive-pull", args=[drive.pk]))
     assert response.status_code == 302
     assert PullRun.objects.get().status == "done"  # tasks run in-process in tests
-    runs = coordinator_client.get(reverse("campaigns:drive-runs", args=[drive.pk]))
+    runs = coordinator_client.get(reverse("drives:drive-runs", args=[drive.pk]))
     assert "Done" in runs.content.decode()

@@ -1,0 +1,137 @@
+"""Writes of drives: the drive itself, what its contributions record as activity signals, a
+coordinator's count-in, and the dashboard's tallies.
+
+Pulling from the wikis is ``drives.pulls``; it stores contributions and calls
+``signals_from_contributions`` and ``contribution_tallies_refresh`` from here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce, TruncWeek
+from django.utils import timezone
+
+from libraries.models import ActivitySignal, Region
+
+from .models import Contribution, ContributionTally, Drive
+from .selectors import tally_start
+
+# The drive ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def drive_save(
+    *, drive: Drive, regions: list[Region], created_by: AbstractBaseUser | None = None
+) -> Drive:
+    """Create or change a drive with its regions (the regions say whose drive it is)."""
+    if drive.pk is None:
+        drive.created_by = created_by
+    drive.save()
+    drive.regions.set(regions)
+    return drive
+
+
+# Signals ------------------------------------------------------------------------------------
+
+
+def _signal_source(contribution: Contribution) -> str:
+    return f"{contribution.wiki}:{contribution.revid}"
+
+
+def signals_from_contributions(contributions) -> int:
+    """One ``tagged_edit`` signal per counted contribution and one ``reference_added`` per
+    reference it added, for its library; idempotent (the source names the revision)."""
+    counted = [c for c in contributions if c.counts and c.library_id]
+    sources = {_signal_source(c) for c in counted}
+    already = set(
+        ActivitySignal.objects.filter(
+            source__in=sources,
+            kind__in=[ActivitySignal.Kind.TAGGED_EDIT, ActivitySignal.Kind.REFERENCE_ADDED],
+        ).values_list("source", flat=True)
+    )
+    signals = []
+    for contribution in counted:
+        source = _signal_source(contribution)
+        if source in already:
+            continue
+        common = {
+            "library_id": contribution.library_id,
+            "librarian_id": contribution.librarian_id,
+            "occurred_at": contribution.timestamp,
+            "source": source,
+        }
+        signals.append(ActivitySignal(kind=ActivitySignal.Kind.TAGGED_EDIT, **common))
+        signals += [
+            ActivitySignal(kind=ActivitySignal.Kind.REFERENCE_ADDED, **common)
+            for _ in range(min(contribution.references_added, 20))
+        ]
+    ActivitySignal.objects.bulk_create(signals)
+    return len(signals)
+
+
+@transaction.atomic
+def contribution_count_in(*, contribution: Contribution, counted: bool) -> Contribution:
+    """A coordinator counts an untagged edit in (or out again), with its signals."""
+    contribution.counted_in = counted
+    contribution.save(update_fields=["counted_in"])
+    if counted:
+        signals_from_contributions([contribution])
+    else:
+        ActivitySignal.objects.filter(source=_signal_source(contribution)).delete()
+    contribution_tallies_refresh()
+    return contribution
+
+
+# Tallies of contributions ------------------------------------------------------------------
+
+
+@transaction.atomic
+def contribution_tallies_refresh(*, now: datetime | None = None) -> int:
+    """Rebuild every region's tallies of counted edits over the trailing year; return the rows.
+
+    Two aggregates of the year's contributions (per region and week, per region), one DELETE
+    and one bulk INSERT, whatever the number of contributions. Idempotent: it replaces what
+    was there, so running it late or twice is harmless.
+    """
+    now = now or timezone.now()
+    start = tally_start(now)
+    counted = (
+        Contribution.objects.counted()
+        .filter(timestamp__gte=start, timestamp__lte=now)
+        .exclude(library=None)
+        .order_by()
+    )
+    figures = {
+        "edits": Count("pk"),
+        "references": Coalesce(Sum("references_added"), 0),
+        "librarians": Count("librarian", distinct=True),
+        "libraries": Count("library", distinct=True),
+    }
+    rows = [
+        ContributionTally(
+            region_id=row["library__region"],
+            week=timezone.localtime(row["week"]).date(),
+            computed_at=now,
+            **{name: row[name] for name in figures},
+        )
+        for row in counted.annotate(week=TruncWeek("timestamp"))
+        .values("library__region", "week")
+        .annotate(**figures)
+    ]
+    rows += [
+        ContributionTally(
+            region_id=row["library__region"],
+            week=start.date(),
+            whole_year=True,
+            computed_at=now,
+            **{name: row[name] for name in figures},
+        )
+        for row in counted.values("library__region").annotate(**figures)
+    ]
+    ContributionTally.objects.all().delete()
+    ContributionTally.objects.bulk_create(rows)
+    return len(rows)

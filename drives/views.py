@@ -1,0 +1,223 @@
+"""Coordinator pages of a #1lib1ref drive: the list, the form, totals, leaderboard, edits over
+time, the contributions with their diffs, pulls from the wikis; and the opt-in public
+leaderboard. The pages of the time when drives were campaigns redirect here for good.
+
+Every coordinator view requires a login (LoginRequiredMiddleware) and the model permission it
+acts with; every query starts from what the user may see (``visible_to``).
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpResponsePermanentRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import CreateView, ListView, UpdateView
+
+from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
+from libraries.models import Librarian
+
+from . import selectors, services
+from .forms import DriveForm
+from .models import Contribution, Drive, PullRun, WikiAccount
+from .tasks import contributions_pull_task
+
+CONTRIBUTIONS_PAGE_SIZE = 50
+
+
+def _drive(request, pk: int) -> Drive:
+    return get_object_or_404(Drive.objects.visible_to(request.user), pk=pk)
+
+
+def diff_url(contribution: Contribution) -> str:
+    """The revision's diff on its wiki (index.php beside the API URL)."""
+    api = settings.WIKIS.get(contribution.wiki, "")
+    if not api:
+        return ""
+    base = api.rsplit("/", 1)[0]
+    return f"{base}/index.php?diff={contribution.revid}&oldid={contribution.parentid or 'prev'}"
+
+
+def _runs_context(drive: Drive) -> dict:
+    runs = list(drive.pull_runs.all()[:5])
+    return {"drive": drive, "runs": runs, "running": any(r.status == "running" for r in runs)}
+
+
+class DriveListView(PermissionRequiredMixin, ListView):
+    permission_required = "drives.view_drive"
+    paginate_by = PAGE_SIZE
+    template_name = "drives/drive_list.html"
+
+    def get_queryset(self):
+        # The counted edits that the user may see, by a correlated subquery per drive shown.
+        counted = (
+            Contribution.objects.visible_to(self.request.user)
+            .counted()
+            .filter(drive=OuterRef("pk"))
+            .order_by()
+            .values("drive")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Drive.objects.visible_to(self.request.user).annotate(
+            counted_edits=Coalesce(Subquery(counted), 0)
+        )
+
+
+class DriveFormMixin(FormPageMixin):
+    model = Drive
+    form_class = DriveForm
+
+    def form_valid(self, form):
+        drive = form.save(commit=False)
+        self.object = services.drive_save(
+            drive=drive, regions=list(form.cleaned_data["regions"]), created_by=self.request.user
+        )
+        messages.success(self.request, _("Drive “%s” saved.") % self.object.title)
+        return redirect(self.object)
+
+    def get_success_url(self):
+        return self.object.get_absolute_url()
+
+
+class DriveCreateView(DriveFormMixin, PermissionRequiredMixin, CreateView):
+    permission_required = "drives.add_drive"
+    heading = gettext_lazy("New contribution drive")
+    cancel_url_name = "drives:drive-list"
+
+
+class DriveUpdateView(DriveFormMixin, PermissionRequiredMixin, VisibleObjectsMixin, UpdateView):
+    permission_required = "drives.change_drive"
+
+
+class DriveDetailView(PermissionRequiredMixin, View):
+    permission_required = "drives.view_drive"
+
+    def get(self, request, pk):
+        drive = _drive(request, pk)
+        user = request.user
+        show = request.GET.get("show", "counted")
+        if show == "untagged":
+            contributions = Contribution.objects.visible_to(user).filter(drive=drive, tagged=False)
+        else:
+            contributions = selectors.drive_counted(drive, user=user)
+        contributions = contributions.select_related("librarian", "library")
+        page = Paginator(
+            contributions.order_by("-timestamp", "-revid"), CONTRIBUTIONS_PAGE_SIZE
+        ).get_page(request.GET.get("page"))
+        for contribution in page:
+            contribution.diff_url = diff_url(contribution)
+        days = selectors.drive_edits_by_day(drive, user=user)
+        context = {
+            **_runs_context(drive),
+            "totals": selectors.drive_totals(drive, user=user),
+            "leaderboard": selectors.drive_leaderboard(drive, user=user),
+            "days": days,
+            "chart": {
+                "labels": [day["day"].isoformat() for day in days],
+                "edits": [day["edits"] for day in days],
+                "references": [day["references"] for day in days],
+            },
+            "page_obj": page,
+            "show": show,
+            "querystring": f"show={show}",
+            # Flagged on the librarians: not asked again until their username changes.
+            "missing_accounts": WikiAccount.objects.filter(
+                exists=False,
+                wiki__in=drive.wikis.replace(",", " ").split(),
+                librarian__in=Librarian.objects.visible_to(user),
+            ).select_related("librarian__library")[:100],
+            "untagged_count": Contribution.objects.visible_to(user)
+            .filter(drive=drive, tagged=False, counted_in=False)
+            .count(),
+        }
+        return render(request, "drives/drive_detail.html", context)
+
+
+class DriveRunsView(PermissionRequiredMixin, View):
+    """The pull runs partial, polled while a pull is running."""
+
+    permission_required = "drives.view_drive"
+
+    def get(self, request, pk):
+        return render(
+            request, "drives/partials/_drive_runs.html", _runs_context(_drive(request, pk))
+        )
+
+
+class DrivePullView(PermissionRequiredMixin, View):
+    permission_required = "drives.change_drive"
+
+    def post(self, request, pk):
+        drive = _drive(request, pk)
+        if drive.pull_runs.filter(status=PullRun.Status.RUNNING).exists():
+            messages.info(request, _("A pull is already running."))
+        else:
+            contributions_pull_task.delay(drive.pk)
+            messages.success(request, _("Pull started: the runs below show its progress."))
+        return redirect(drive)
+
+
+class ContributionCountInView(PermissionRequiredMixin, View):
+    """Count an untagged edit in (it added references but forgot the hashtag), or out again."""
+
+    permission_required = "drives.change_drive"
+
+    def post(self, request, pk):
+        contribution = get_object_or_404(
+            Contribution.objects.visible_to(request.user).filter(
+                drive__in=Drive.objects.visible_to(request.user)
+            ),
+            pk=pk,
+            tagged=False,
+        )
+        counted = request.POST.get("counted") == "1"
+        services.contribution_count_in(contribution=contribution, counted=counted)
+        return redirect(
+            reverse("drives:drive-detail", args=[contribution.drive_id]) + "?show=untagged"
+        )
+
+
+@method_decorator(login_not_required, name="dispatch")
+class PublicLeaderboardView(View):
+    """Library names and counts only; only for drives that opted in."""
+
+    def get(self, request, pk):
+        drive = get_object_or_404(Drive, pk=pk, public_leaderboard=True)
+        return render(
+            request,
+            "drives/drive_leaderboard_public.html",
+            {
+                "drive": drive,
+                "totals": selectors.drive_totals(drive),
+                "leaderboard": selectors.drive_leaderboard(drive),
+            },
+        )
+
+
+class MovedPermanentlyView(View):
+    """A page of the time when drives were campaigns: its new address, for good.
+
+    A drive kept the id of the campaign it was (drives.migrations.0002), so the old address
+    names the new one. GET and HEAD get a 301; a form posted from a page opened before the
+    move gets a 308, which browsers follow with the same method and body.
+    """
+
+    url_name = ""
+
+    def dispatch(self, request, pk):
+        url = reverse(self.url_name, args=[pk])
+        if request.META.get("QUERY_STRING"):
+            url += "?" + request.META["QUERY_STRING"]
+        response = HttpResponsePermanentRedirect(url)
+        if request.method not in ("GET", "HEAD"):
+            response.status_code = 308
+        return response
