@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.text import normalize_email
 from libraries.models import Librarian
-from libraries.services import normalize_email
 
 from .models import Campaign, Delivery, Suppression
 

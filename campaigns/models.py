@@ -16,6 +16,11 @@ from core.roles import visible_region_ids
 from libraries.models import Librarian, Library, MailingList, Region
 
 
+def address_key(email: str) -> str:
+    """An address as suppressions and duplicates compare it: trimmed, lower-cased."""
+    return email.strip().lower()
+
+
 class CampaignQuerySet(models.QuerySet):
     def visible_to(self, user) -> "CampaignQuerySet":
         """Every campaign for coordinators; for an ambassador, the campaigns whose whole
@@ -161,6 +166,19 @@ class Campaign(models.Model):
     def is_editable(self) -> bool:
         return self.status in (self.Status.DRAFT, self.Status.SCHEDULED)
 
+    @property
+    def asks_for_answers(self) -> bool:
+        """Invitations and their follow-ups carry yes / maybe / no links."""
+        return self.kind in ANSWERING_KINDS
+
+    def message_for(self, language: str) -> "Message | None":
+        """The message in ``language``, or in the default language (prefetch ``messages``)."""
+        messages = {message.language: message for message in self.messages.all()}
+        return messages.get(language) or messages.get(self.default_language)
+
+
+ANSWERING_KINDS = {Campaign.Kind.INVITATION, Campaign.Kind.FOLLOW_UP}
+
 
 class Message(models.Model):
     """The campaign's email in one language: a subject and one body template.
@@ -294,7 +312,7 @@ class Suppression(models.Model):
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
         BOUNCED = "bounced", _("Bounced")
 
-    # Lower-cased (see address_key).
+    # Lower-cased (address_key).
     email = models.EmailField(_("email"), unique=True)
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     detail = models.TextField(_("detail"), blank=True)

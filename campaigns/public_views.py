@@ -18,9 +18,9 @@ from django.views.decorators.csrf import csrf_exempt
 from core.links import LinkError
 from libraries.models import Librarian
 
-from . import services
+from . import links, services
 from .forms_public import InvitationAnswerForm, PreferencesForm
-from .models import Delivery, Suppression
+from .models import Delivery, Suppression, address_key
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -29,7 +29,7 @@ class DeliveryLinkView(View):
 
     def dispatch(self, request, token):
         try:
-            self.delivery = services.delivery_from_token(token, purpose=self.purpose)
+            self.delivery = links.delivery_from_token(token, purpose=self.purpose)
         except LinkError as error:
             return render(
                 request, "campaigns/link_invalid.html", {"expired": error.expired}, status=400
@@ -40,7 +40,7 @@ class DeliveryLinkView(View):
 class InvitationAnswerView(DeliveryLinkView):
     """yes / maybe / no to an invitation: GET shows the answer pre-selected, POST records it."""
 
-    purpose = services.ANSWER_PURPOSE
+    purpose = links.ANSWER_PURPOSE
     template_name = "campaigns/invitation_answer.html"
 
     def render_page(self, request, form):
@@ -51,7 +51,7 @@ class InvitationAnswerView(DeliveryLinkView):
         )
 
     def get(self, request, token):
-        if self.delivery.campaign.kind not in services.ANSWERING_KINDS:
+        if not self.delivery.campaign.asks_for_answers:
             return render(request, "campaigns/link_invalid.html", {"expired": False}, status=400)
         answer = request.GET.get("answer") or self.delivery.answer
         initial = {"answer": answer} if answer in Delivery.Answer.values else {}
@@ -59,7 +59,7 @@ class InvitationAnswerView(DeliveryLinkView):
         return self.render_page(request, InvitationAnswerForm(initial=initial))
 
     def post(self, request, token):
-        if self.delivery.campaign.kind not in services.ANSWERING_KINDS:
+        if not self.delivery.campaign.asks_for_answers:
             return render(request, "campaigns/link_invalid.html", {"expired": False}, status=400)
         form = InvitationAnswerForm(request.POST)
         if not form.is_valid():
@@ -78,7 +78,7 @@ class UnsubscribeView(DeliveryLinkView):
     """GET asks to confirm; POST unsubscribes (from the page, or one-click from the mail
     program with ``List-Unsubscribe=One-Click`` in the body, RFC 8058)."""
 
-    purpose = services.UNSUBSCRIBE_PURPOSE
+    purpose = links.UNSUBSCRIBE_PURPOSE
 
     def get(self, request, token):
         return render(request, "campaigns/unsubscribe.html", self._context(token))
@@ -95,15 +95,15 @@ class UnsubscribeView(DeliveryLinkView):
 
     def _context(self, token, *, done=False):
         unsubscribed = Suppression.objects.filter(
-            email=services.address_key(self.delivery.email),
+            email=address_key(self.delivery.email),
             reason=Suppression.Reason.UNSUBSCRIBED,
         ).exists()
         return {
             "delivery": self.delivery,
             "unsubscribed": unsubscribed or done,
             "done": done,
-            "preferences_token": services.delivery_token(
-                self.delivery, purpose=services.PREFERENCES_PURPOSE
+            "preferences_token": links.delivery_token(
+                self.delivery, purpose=links.PREFERENCES_PURPOSE
             ),
         }
 
@@ -111,10 +111,10 @@ class UnsubscribeView(DeliveryLinkView):
 class PreferencesView(DeliveryLinkView):
     """The recipient's language and whether they receive campaigns at all."""
 
-    purpose = services.PREFERENCES_PURPOSE
+    purpose = links.PREFERENCES_PURPOSE
 
     def get(self, request, token):
-        key = services.address_key(self.delivery.email)
+        key = address_key(self.delivery.email)
         librarian = Librarian.objects.filter(email__iexact=key).first()
         subscribed = not Suppression.objects.filter(
             email=key, reason=Suppression.Reason.UNSUBSCRIBED

@@ -38,9 +38,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.mail import mail_send, site_url
-from meetings.services import librarian_answer_token
+from meetings.links import librarian_answer_token
 
-from . import services
+from . import links, services
 from .models import Campaign, Delivery, Message, Suppression
 from .rendering import Renderer
 
@@ -303,7 +303,7 @@ def delivery_variables(delivery: Delivery) -> dict:
     campaign = delivery.campaign
 
     def link(name: str, purpose: str, query: str = "") -> str:
-        token = services.delivery_token(delivery, purpose=purpose)
+        token = links.delivery_token(delivery, purpose=purpose)
         return site_url(reverse(name, args=[token])) + query
 
     personal = delivery.mailing_list_id is None
@@ -317,11 +317,11 @@ def delivery_variables(delivery: Delivery) -> dict:
         "preferences_url": "",
     }
     if personal:
-        variables["unsubscribe_url"] = link("campaigns:unsubscribe", services.UNSUBSCRIBE_PURPOSE)
-        variables["preferences_url"] = link("campaigns:preferences", services.PREFERENCES_PURPOSE)
-    if personal and campaign.kind in services.ANSWERING_KINDS:
+        variables["unsubscribe_url"] = link("campaigns:unsubscribe", links.UNSUBSCRIBE_PURPOSE)
+        variables["preferences_url"] = link("campaigns:preferences", links.PREFERENCES_PURPOSE)
+    if personal and campaign.asks_for_answers:
         answers = {
-            answer: link("campaigns:answer", services.ANSWER_PURPOSE, f"?answer={answer}")
+            answer: link("campaigns:answer", links.ANSWER_PURPOSE, f"?answer={answer}")
             for answer in Delivery.Answer.values
         }
         variables.update({f"answer_{answer}_url": url for answer, url in answers.items()})
@@ -399,7 +399,7 @@ def delivery_send(
     delivery: Delivery, *, connection=None, renderers=None, to: str | None = None
 ) -> str:
     """Render and send one delivery (to ``to`` instead for a test); return its Message-ID."""
-    message = services.message_for(delivery.campaign, delivery.language)
+    message = delivery.campaign.message_for(delivery.language)
     context = delivery_render(delivery, message=message, renderers=renderers)
     return mail_send(
         to=to or delivery.email,
@@ -443,7 +443,7 @@ def campaign_preview(campaign: Campaign, *, language: str, librarian=None, maili
     delivery = delivery_example(
         campaign, language=language, librarian=librarian, mailing_list=mailing_list
     )
-    message = services.message_for(campaign, language)
+    message = campaign.message_for(language)
     if message is None:
         raise services.CampaignError(_("Write the message in the default language first."))
     context = delivery_render(delivery, message=message)

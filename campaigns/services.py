@@ -7,7 +7,7 @@ Sending itself (claiming deliveries, SMTP, retries) is in ``campaigns.sending``.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -15,19 +15,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.links import LinkError, link_load, link_token
 from libraries.models import ActivitySignal, Librarian, Library
 from libraries.services import library_status_change, signal_record
 
 from .audience import audience_build
-from .models import Campaign, Delivery, Message, Suppression
+from .models import Campaign, Delivery, Message, Suppression, address_key
 
-ANSWER_PURPOSE = "campaign-answer"
-UNSUBSCRIBE_PURPOSE = "campaign-unsubscribe"
-PREFERENCES_PURPOSE = "campaign-preferences"
-ANSWER_MAX_AGE = timedelta(days=180)
-# An unsubscribe link must keep working as long as anyone may keep the email.
-UNSUBSCRIBE_MAX_AGE = timedelta(days=3 * 365)
 DELIVERIES_BATCH = 2000
 # Answering yes moves a library forward to "interested", never back from "partner".
 MOVES_TO_INTERESTED = {Library.Status.PROSPECT, Library.Status.CONTACTED, Library.Status.DORMANT}
@@ -36,44 +29,13 @@ SIGNAL_OF_ANSWER = {
     Delivery.Answer.MAYBE: ActivitySignal.Kind.INVITATION_MAYBE,
     Delivery.Answer.NO: ActivitySignal.Kind.INVITATION_NO,
 }
-ANSWERING_KINDS = {Campaign.Kind.INVITATION, Campaign.Kind.FOLLOW_UP}
 
 
 class CampaignError(ValueError):
     """The campaign cannot do this now; the message says why, for the coordinator."""
 
 
-def address_key(email: str) -> str:
-    return email.strip().lower()
-
-
-# Signed links ------------------------------------------------------------------------------
-
-
-def delivery_token(delivery: Delivery, *, purpose: str) -> str:
-    return link_token(purpose=purpose, payload={"d": delivery.pk or 0})
-
-
-def delivery_from_token(token: str, *, purpose: str) -> Delivery:
-    """The delivery a link names; LinkError if altered, expired or unknown."""
-    max_age = ANSWER_MAX_AGE if purpose == ANSWER_PURPOSE else UNSUBSCRIBE_MAX_AGE
-    payload = link_load(purpose=purpose, token=token, max_age=max_age)
-    delivery = (
-        Delivery.objects.select_related("campaign", "library", "librarian")
-        .filter(pk=payload.get("d"))
-        .first()
-    )
-    if delivery is None:
-        raise LinkError(expired=False)
-    return delivery
-
-
-# Messages and launch -----------------------------------------------------------------------
-
-
-def message_for(campaign: Campaign, language: str) -> Message | None:
-    messages = {message.language: message for message in campaign.messages.all()}
-    return messages.get(language) or messages.get(campaign.default_language)
+# Launch ------------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -300,7 +262,7 @@ def campaign_follow_up_create(
     """A draft follow-up of a sent invitation to the shortlisted librarians of the libraries
     that did not answer it, each message quoting the original offer."""
     campaign = Campaign.objects.get(pk=campaign.pk)
-    if campaign.kind not in ANSWERING_KINDS or campaign.status not in (
+    if not campaign.asks_for_answers or campaign.status not in (
         Campaign.Status.SENDING,
         Campaign.Status.PAUSED,
         Campaign.Status.SENT,

@@ -136,7 +136,7 @@ def campaign_actions(campaign: Campaign) -> dict[str, bool]:
         "pause": campaign.status == Status.SENDING,
         "resume": campaign.status == Status.PAUSED,
         "cancel": campaign.status not in (Status.SENT, Status.CANCELLED),
-        "follow_up": campaign.kind in services.ANSWERING_KINDS
+        "follow_up": campaign.asks_for_answers
         and campaign.status in (Status.SENDING, Status.PAUSED, Status.SENT),
     }
 

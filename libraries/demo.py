@@ -34,8 +34,10 @@ from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils.text import slugify
 
+from core.text import normalize_email
+
 from .models import ActivitySignal, Librarian, Library, LibraryStatusChange, MailingList, Region
-from .services import library_create, library_status_change, normalize_email, signal_record
+from .services import library_create, library_status_change, signal_record
 
 SEED = "outreach-demo-1"
 TIME_ZONE = ZoneInfo("Europe/Zurich")

@@ -4,10 +4,17 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import NoLineBreaksMixin, VisibleChoicesMixin
+from core.text import normalize_email
 
-from .models import ActivitySignal, Librarian, Library, MailingList, Region
+from .models import (
+    ActivitySignal,
+    Librarian,
+    Library,
+    MailingList,
+    Region,
+    normalize_languages,
+)
 from .selectors import SHORTLIST_LIBRARIES_PER_REGION
-from .services import normalize_email, normalize_languages
 
 
 class LibraryFilterForm(VisibleChoicesMixin, forms.Form):

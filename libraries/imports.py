@@ -49,9 +49,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.roles import visible_region_ids
+from core.text import normalize_email
 
 from . import services
-from .models import Librarian, Library, MailingList, Region
+from .models import Librarian, Library, MailingList, Region, normalize_languages
 
 EXAMPLE_PATH = Path(__file__).resolve().parent / "import_example.csv"
 
@@ -717,7 +718,7 @@ class _Importer:
         for record in records:
             email = record.values.get("email", "")
             if email:
-                emails.add(services.normalize_email(email))
+                emails.add(normalize_email(email))
         self._load_librarians(emails)
         rows = [self._check_row(record) for record in records]
         self._load_memberships({ml for row in rows for ml in row.lists})
@@ -805,7 +806,7 @@ class _Importer:
 
         languages = ""
         if value("library_languages"):
-            languages = services.normalize_languages(value("library_languages"))
+            languages = normalize_languages(value("library_languages"))
             unknown = [c for c in languages.split(",") if c not in self.language_codes]
             if unknown:
                 error("library_languages", self._unknown_languages(unknown))
@@ -883,7 +884,7 @@ class _Importer:
     def _check_librarian(
         self, value: Callable[[str], str], error: Callable[[str, str], None]
     ) -> dict[str, Any]:
-        email = services.normalize_email(value("email"))
+        email = normalize_email(value("email"))
         if not email:
             error(
                 "email",

@@ -12,6 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from core.roles import visible_region_ids
 
 
+def normalize_languages(codes: list[str] | str) -> str:
+    """Language codes as ``Library.languages`` keeps them: "de,fr", sorted, lower-case."""
+    if isinstance(codes, str):
+        codes = codes.replace(";", ",").replace("|", ",").replace(" ", ",").split(",")
+    return ",".join(sorted({c.strip().lower() for c in codes if c.strip()}))
+
+
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value})

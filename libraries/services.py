@@ -19,32 +19,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
-from django.utils.text import slugify
 
-from .models import ActivitySignal, Librarian, Library, LibraryStatusChange
+from core.text import unique_slug
 
-
-def unique_slug(model: type, text: str, *, max_length: int = 200) -> str:
-    """A slug for ``text`` that no row of ``model`` uses yet ("bcu-lausanne", "…-2", …)."""
-    base = slugify(text)[:max_length] or "item"
-    slug, n = base, 1
-    while model.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
-
-
-def normalize_email(email: str) -> str:
-    """Trim and lower-case the domain; the local part keeps its case (RFC 5321 §2.4)."""
-    email = email.strip()
-    local, sep, domain = email.rpartition("@")
-    return f"{local}{sep}{domain.lower()}" if sep else email
-
-
-def normalize_languages(codes: list[str] | str) -> str:
-    if isinstance(codes, str):
-        codes = codes.replace(";", ",").replace("|", ",").replace(" ", ",").split(",")
-    return ",".join(sorted({c.strip().lower() for c in codes if c.strip()}))
+from .models import ActivitySignal, Librarian, Library, LibraryStatusChange, normalize_languages
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
 from core.downloads import csv_download
 from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
+from core.text import unique_slug
 
 from . import imports, scoring, services
 from .forms import (
@@ -316,7 +317,7 @@ class MailingListCreateView(FormPageMixin, PermissionRequiredMixin, CreateView):
     form_class = MailingListForm
 
     def form_valid(self, form):
-        form.instance.slug = services.unique_slug(MailingList, form.instance.name)
+        form.instance.slug = unique_slug(MailingList, form.instance.name)
         messages.success(self.request, _("Mailing list “%s” created.") % form.instance.name)
         return super().form_valid(form)
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -101,6 +101,22 @@ class MeetingQuerySet(RegionScopedQuerySet):
             models.Q(series__isnull=True) | models.Q(series__status=MeetupSeries.Status.ACTIVE)
         )
 
+    def with_seats(self) -> "MeetingQuerySet":
+        """Each meeting with ``seats``, the seats its RSVPs hold (``RSVPQuerySet.seats``).
+
+        A correlated subquery rather than a join and GROUP BY: the database walks the meetings'
+        index and counts for the rows it keeps only, a page's worth when the list is cut.
+        """
+        seats = (
+            RSVP.objects.filter(meeting=models.OuterRef("pk"))
+            .seated()
+            .order_by()
+            .values("meeting")
+            .annotate(n=models.Sum(models.F("guests") + 1))
+            .values("n")
+        )
+        return self.annotate(seats=Coalesce(models.Subquery(seats), 0))
+
 
 class Meeting(models.Model):
     """One occurrence of a series, or a one-off event such as an office hour.
@@ -187,6 +203,18 @@ class Meeting(models.Model):
 class RSVPQuerySet(RegionScopedQuerySet):
     region_path = "meeting__host_library__region"
 
+    def seated(self) -> "RSVPQuerySet":
+        """The RSVPs that hold seats: confirmed attendees, not waiting. Helpers (host, mentor,
+        greeter) come to welcome them and take none. The one rule of seats (``holds_seat`` is
+        the same for one RSVP in memory)."""
+        return self.filter(
+            answer=RSVP.Answer.YES, role=RSVP.Role.ATTENDEE, waitlisted_at__isnull=True
+        )
+
+    def seats(self) -> int:
+        """Seats these RSVPs hold: each seated attendee and their guests."""
+        return self.seated().aggregate(n=Coalesce(models.Sum(models.F("guests") + 1), 0))["n"]
+
 
 class RSVP(models.Model):
     """One person's answer for one meeting; answering again changes it."""
@@ -242,6 +270,7 @@ class RSVP(models.Model):
 
     @property
     def holds_seat(self) -> bool:
+        """Whether this RSVP is one of ``RSVP.objects.seated()``."""
         return (
             self.answer == self.Answer.YES
             and self.role == self.Role.ATTENDEE

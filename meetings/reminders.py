@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from core.mail import mail_send, site_url
 
+from .links import rsvp_link_token
 from .models import RSVP, Reminder
-from .services import rsvp_link_token
 
 STUCK_SENDING = timedelta(minutes=30)
 

@@ -17,14 +17,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.links import LinkError, link_load, link_token
+from core.text import normalize_email, unique_slug
 from libraries.models import ActivitySignal, Librarian
-from libraries.services import normalize_email, signal_record, unique_slug
+from libraries.services import signal_record
 
 from .models import RSVP, Meeting, MeetupSeries
 from .recurrence import occurrences
@@ -111,39 +109,9 @@ def meeting_move(*, meeting: Meeting, start: datetime, end: datetime | None = No
 
 # Sign-ups -----------------------------------------------------------------------------------
 
-# Attendees take seats; helpers (host, mentor, greeter) come to welcome them and do not.
-SEATED = Q(answer=RSVP.Answer.YES, role=RSVP.Role.ATTENDEE, waitlisted_at__isnull=True)
-RSVP_LINK_PURPOSE = "rsvp"
-RSVP_LINK_MAX_AGE = timedelta(days=400)
-
 
 class SignupError(Exception):
     """A sign-up that cannot be taken; ``str(error)`` tells the visitor why."""
-
-
-def seats_taken(meeting: Meeting) -> int:
-    """Seats held by confirmed attendees and their guests."""
-    return meeting.rsvps.filter(SEATED).aggregate(n=Coalesce(Sum(F("guests") + 1), 0))["n"]
-
-
-def rsvp_link_token(rsvp: RSVP) -> str:
-    return link_token(
-        purpose=RSVP_LINK_PURPOSE,
-        payload={"rsvp": rsvp.pk, "meeting": rsvp.meeting_id, "email": rsvp.email.lower()},
-    )
-
-
-def rsvp_from_token(token: str) -> RSVP:
-    """The RSVP a manage link names; LinkError if the link is altered, expired or stale."""
-    payload = link_load(purpose=RSVP_LINK_PURPOSE, token=token, max_age=RSVP_LINK_MAX_AGE)
-    rsvp = (
-        RSVP.objects.select_related("meeting", "meeting__series", "meeting__host_library")
-        .filter(pk=payload.get("rsvp"), meeting_id=payload.get("meeting"))
-        .first()
-    )
-    if rsvp is None or rsvp.email.lower() != payload.get("email"):
-        raise LinkError(expired=False)
-    return rsvp
 
 
 @transaction.atomic
@@ -178,7 +146,7 @@ def rsvp_signup(
     if role != RSVP.Role.ATTENDEE or meeting.capacity is None:
         rsvp.waitlisted_at = None
     else:
-        free = meeting.capacity - (seats_taken(meeting) - own_seats)
+        free = meeting.capacity - (meeting.rsvps.seats() - own_seats)
         if guests + 1 <= free:
             rsvp.waitlisted_at = None
         elif was_seated:
@@ -217,7 +185,7 @@ def _waitlist_promote(meeting: Meeting, *, language: str) -> list[RSVP]:
         waiting = list(meeting.rsvps.filter(waitlisted_at__isnull=False))
     else:
         waiting = []
-        free = meeting.capacity - seats_taken(meeting)
+        free = meeting.capacity - meeting.rsvps.seats()
         for rsvp in meeting.rsvps.filter(waitlisted_at__isnull=False).order_by(
             "waitlisted_at", "id"
         ):
@@ -239,32 +207,6 @@ def _mail_after_commit(rsvp: RSVP, kind: str, language: str) -> None:
 
 
 # Librarians' answers from email links ------------------------------------------------------
-
-LIBRARIAN_LINK_PURPOSE = "meeting-answer"
-LIBRARIAN_LINK_MAX_AGE = timedelta(days=180)
-
-
-def librarian_answer_token(*, librarian: Librarian, meeting: Meeting) -> str:
-    """The token of a librarian's answer link: one person, one meeting."""
-    return link_token(
-        purpose=LIBRARIAN_LINK_PURPOSE,
-        payload={"librarian": librarian.pk, "meeting": meeting.pk},
-    )
-
-
-def librarian_answer_load(token: str) -> tuple[Librarian, Meeting]:
-    """The librarian and meeting a link names; LinkError if altered, expired or past."""
-    payload = link_load(purpose=LIBRARIAN_LINK_PURPOSE, token=token, max_age=LIBRARIAN_LINK_MAX_AGE)
-    librarian = Librarian.objects.select_related("library").filter(pk=payload.get("librarian"))
-    meeting = Meeting.objects.select_related("series", "host_library").filter(
-        pk=payload.get("meeting")
-    )
-    librarian, meeting = librarian.first(), meeting.first()
-    if librarian is None or meeting is None:
-        raise LinkError(expired=False)
-    if meeting.end <= timezone.now():
-        raise LinkError(expired=True)
-    return librarian, meeting
 
 
 @transaction.atomic

@@ -8,8 +8,9 @@ from django.urls import reverse
 from core.mail import mail_send, site_url
 
 from . import reminders
+from .links import rsvp_link_token
 from .models import RSVP, MeetupSeries
-from .services import meetings_materialise, rsvp_link_token
+from .services import meetings_materialise
 
 
 @shared_task(acks_late=True)

@@ -7,8 +7,7 @@ act with; public views are marked @login_not_required and show no personal data.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Min, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,9 +22,9 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 from core.links import LinkError
 from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
 from core.pagecache import cache_public_page
-from libraries.services import unique_slug
+from core.text import unique_slug
 
-from . import services
+from . import links, services
 from .forms import (
     AnswerForm,
     MeetingCancelForm,
@@ -175,21 +174,13 @@ def _local(meeting: Meeting) -> str:
 
 
 def _public_meetings():
-    # Seats in a correlated subquery rather than a join and GROUP BY: the database then
-    # walks the index on start and stops at the page's last row, counting seats for those
-    # rows only, instead of grouping every upcoming meeting before it can sort and cut.
-    seats = (
-        RSVP.objects.filter(services.SEATED, meeting=OuterRef("pk"))
-        .order_by()
-        .values("meeting")
-        .annotate(n=Sum(F("guests") + 1))
-        .values("n")
-    )
+    # Seats counted for the page's rows only (with_seats): the database walks the index on
+    # start and stops at the page's last row.
     return (
         Meeting.objects.public()
         .upcoming()
         .select_related("series", "host_library", "host_library__region")
-        .annotate(seats=Coalesce(Subquery(seats), 0))
+        .with_seats()
         .order_by("start")
     )
 
@@ -282,7 +273,7 @@ class RSVPManageView(View):
 
     def dispatch(self, request, token):
         try:
-            self.rsvp = services.rsvp_from_token(token)
+            self.rsvp = links.rsvp_from_token(token)
         except LinkError as error:
             return render(
                 request, "meetings/link_invalid.html", {"expired": error.expired}, status=400
@@ -335,7 +326,7 @@ class LibrarianAnswerView(View):
 
     def dispatch(self, request, token):
         try:
-            self.librarian, self.meeting = services.librarian_answer_load(token)
+            self.librarian, self.meeting = links.librarian_answer_load(token)
         except LinkError as error:
             return render(
                 request, "meetings/link_invalid.html", {"expired": error.expired}, status=400

@@ -25,7 +25,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
     When,
 )
@@ -40,7 +39,6 @@ from drives.models import ContributionTally, Drive
 from drives.selectors import TALLY_WEEKS
 from libraries.models import Librarian, Library, LibraryStatusChange, MailingList, Region
 from meetings.models import RSVP, Meeting
-from meetings.services import SEATED
 
 from .models import DashboardVisit
 
@@ -244,10 +242,8 @@ def upcoming_meetings(*, user) -> list[MeetingRow]:
         Meeting.objects.visible_to(user)
         .upcoming()
         .select_related("series", "host_library")
+        .with_seats()
         .annotate(
-            seats=Coalesce(
-                Subquery(rsvps.filter(SEATED).annotate(n=Sum(F("guests") + 1)).values("n")), 0
-            ),
             waitlisted=count(yes & Q(role=RSVP.Role.ATTENDEE, waitlisted_at__isnull=False)),
             hosts=count(yes & Q(role=RSVP.Role.HOST)),
             mentors=count(yes & Q(role=RSVP.Role.MENTOR)),

@@ -28,18 +28,14 @@ from django.utils import timezone
 from django.utils.translation import get_language_info
 from playwright.sync_api import Page, expect
 
-from campaigns import services as campaign_services
+from campaigns import links as campaign_links
 from campaigns.models import Campaign, Delivery
 from drives.models import Drive, PullRun
 from libraries.models import Library
 from libraries.scoring import scores_refresh
+from meetings.links import librarian_answer_token, rsvp_link_token
 from meetings.models import RSVP
-from meetings.services import (
-    librarian_answer_token,
-    meeting_cancel,
-    meeting_move,
-    rsvp_link_token,
-)
+from meetings.services import meeting_cancel, meeting_move
 from tests.factories import LibraryFactory
 from tests.outreach.sample import outreach_objects
 
@@ -195,12 +191,12 @@ def _page_data() -> dict:
     delivery = Delivery.objects.get(campaign=objects["campaign"], librarian=objects["librarian"])
     objects["links"] = {
         name: reverse(
-            f"campaigns:{name}", args=[campaign_services.delivery_token(delivery, purpose=purpose)]
+            f"campaigns:{name}", args=[campaign_links.delivery_token(delivery, purpose=purpose)]
         )
         for name, purpose in [
-            ("answer", campaign_services.ANSWER_PURPOSE),
-            ("unsubscribe", campaign_services.UNSUBSCRIBE_PURPOSE),
-            ("preferences", campaign_services.PREFERENCES_PURPOSE),
+            ("answer", campaign_links.ANSWER_PURPOSE),
+            ("unsubscribe", campaign_links.UNSUBSCRIBE_PURPOSE),
+            ("preferences", campaign_links.PREFERENCES_PURPOSE),
         ]
     }
     objects["links"]["answer"] += "?answer=yes"

@@ -109,7 +109,7 @@ def test_a_good_file_creates_libraries_librarians_and_memberships(vaud, biblio_v
     first = vallorbe.status_changes.get()
     assert (first.to_status, first.source, first.changed_by) == ("contacted", "import", coordinator)
     anne = Librarian.objects.get(name="Anne Rochat")
-    # The domain is lower-cased, the local part keeps its case (services.normalize_email).
+    # The domain is lower-cased, the local part keeps its case (core.text.normalize_email).
     assert anne.email == "Anne.Rochat@vallorbe.example.org"
     assert (anne.role, anne.language, anne.home_wiki) == ("Directrice", "de", "frwiki")
     assert anne.consent_at == date(2024, 2, 12)

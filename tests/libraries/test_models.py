@@ -2,8 +2,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from core.text import normalize_email
 from libraries.models import Library
-from libraries.services import library_create, library_status_change, normalize_email
+from libraries.services import library_create, library_status_change
 from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory
 
 pytestmark = pytest.mark.django_db

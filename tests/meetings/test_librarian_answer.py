@@ -7,8 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from libraries.models import ActivitySignal
+from meetings.links import librarian_answer_token
 from meetings.models import RSVP
-from meetings.services import librarian_answer_token, meetings_materialise
+from meetings.services import meetings_materialise
 from tests.factories import LibrarianFactory, MeetupSeriesFactory
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +109,7 @@ def test_a_link_to_a_past_meeting_has_expired(client, librarian, meeting):
 
 def test_an_expired_link_says_so(client, librarian, meeting, monkeypatch):
     url = _url(librarian, meeting)
-    monkeypatch.setattr("meetings.services.LIBRARIAN_LINK_MAX_AGE", timedelta(seconds=-1))
+    monkeypatch.setattr("meetings.links.LIBRARIAN_LINK_MAX_AGE", timedelta(seconds=-1))
     response = client.post(url, {"answer": "yes"})
     assert response.status_code == 400
     assert not RSVP.objects.exists()

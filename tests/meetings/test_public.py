@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.links import link_token
+from meetings.links import RSVP_LINK_PURPOSE
 from meetings.models import RSVP
-from meetings.services import RSVP_LINK_PURPOSE, meetings_materialise
+from meetings.services import meetings_materialise
 from tests.factories import LibrarianFactory, LibraryFactory, MeetupSeriesFactory, RegionFactory
 
 pytestmark = pytest.mark.django_db
@@ -181,7 +182,7 @@ def test_an_expired_manage_link_says_so(
 ):
     _sign_up(client, meeting, "Léa", "lea@example.org", django_capture_on_commit_callbacks)
     url = _manage_url(mail.outbox[0]).split("8000", 1)[-1]
-    monkeypatch.setattr("meetings.services.RSVP_LINK_MAX_AGE", timedelta(seconds=-1))
+    monkeypatch.setattr("meetings.links.RSVP_LINK_MAX_AGE", timedelta(seconds=-1))
     response = client.get(url)
     assert response.status_code == 400
     assert "expired" in response.content.decode()

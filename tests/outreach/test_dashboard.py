@@ -18,7 +18,6 @@ from drives.models import Contribution, Drive
 from drives.services import contribution_tallies_refresh
 from libraries.models import Library, LibraryStatusChange
 from meetings.models import RSVP, Meeting
-from meetings.services import seats_taken
 from outreach.models import DashboardVisit
 from outreach.selectors import ACTIVITY_WEEKS, dashboard_build
 from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory
@@ -238,7 +237,7 @@ def test_coming_meetings_show_seats_against_capacity_and_the_helpers(coordinator
     assert [row.meeting.title for row in rows] == ["Wikipermanence de Morges", "Nobody helps"]
     first = rows[0]
     assert (first.seats, first.capacity, first.waitlisted) == (4, 10, 1)
-    assert first.seats == seats_taken(meeting)  # the sign-up's own count
+    assert first.seats == meeting.rsvps.seats()  # the sign-up's own count
     assert (first.hosts, first.mentors, first.greeters, first.helpers) == (1, 1, 0, 2)
     assert first.fill_step == 8  # 40 %
     page = response.content.decode()

@@ -1,0 +1,20 @@
+"""Text rules every app applies the same way: slugs that no row uses yet, email addresses."""
+
+from django.utils.text import slugify
+
+
+def unique_slug(model: type, text: str, *, max_length: int = 200) -> str:
+    """A slug for ``text`` that no row of ``model`` uses yet ("bcu-lausanne", "…-2", …)."""
+    base = slugify(text)[:max_length] or "item"
+    slug, n = base, 1
+    while model.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def normalize_email(email: str) -> str:
+    """Trim and lower-case the domain; the local part keeps its case (RFC 5321 §2.4)."""
+    email = email.strip()
+    local, sep, domain = email.rpartition("@")
+    return f"{local}{sep}{domain.lower()}" if sep else email
