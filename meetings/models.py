@@ -278,13 +278,14 @@ class RSVP(models.Model):
         )
 
 
-class Reminder(models.Model):
-    """One reminder email to one person for one meeting, N days before.
+class MeetingMail(models.Model):
+    """An email to one person about one meeting, as a row with a state (meetings.mailing).
 
     The row exists before the email is sent and moves ``pending → sending → sent``. The
-    switch to ``sending`` is committed before the SMTP conversation, so a second run finds
-    it and sends nothing: a worker that dies mid-send leaves a ``sending`` row, which the
-    sweeper marks ``failed`` instead of sending again (at most once, never twice).
+    switch to ``sending`` is committed before the SMTP conversation, so a second run finds it
+    and sends nothing: a worker that dies mid-send leaves a ``sending`` row, which the sweeper
+    marks ``failed`` instead of sending again (at most once, never twice). An SMTP failure
+    puts it back to ``pending`` until ``next_attempt_at``, and ``failed`` after the last try.
     """
 
     class State(models.TextChoices):
@@ -293,16 +294,27 @@ class Reminder(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    rsvp = models.ForeignKey(
-        RSVP, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("RSVP")
-    )
-    days_before = models.PositiveSmallIntegerField(_("days before"))
     state = models.CharField(
         _("state"), max_length=16, choices=State.choices, default=State.PENDING
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     state_changed_at = models.DateTimeField(_("state changed"), default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
     error = models.CharField(_("error"), max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Reminder(MeetingMail):
+    """One reminder email to one person for one meeting, N days before."""
+
+    rsvp = models.ForeignKey(
+        RSVP, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("RSVP")
+    )
+    days_before = models.PositiveSmallIntegerField(_("days before"))
 
     class Meta:
         ordering = ["created_at"]
@@ -317,3 +329,42 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rsvp} −{self.days_before}d: {self.state}"
+
+
+class RSVPMail(MeetingMail):
+    """The email that tells one person what became of their sign-up: confirmed, on the waiting
+    list, or seated from it.
+
+    Written in the same transaction as the sign-up, so that no outcome goes untold (a sweeper
+    sends what a lost task left). It is rendered from the RSVP as it is when it is sent: a
+    second change before then is told by the same email, so there is at most one pending
+    email of each kind per sign-up.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMED = "rsvp_confirmed", _("Sign-up confirmed")
+        WAITLISTED = "rsvp_waitlisted", _("On the waiting list")
+        PROMOTED = "rsvp_promoted", _("Seated from the waiting list")
+
+    rsvp = models.ForeignKey(
+        RSVP, on_delete=models.CASCADE, related_name="mails", verbose_name=_("RSVP")
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    # The language the person signed up in (the page's).
+    language = models.CharField(_("language"), max_length=8)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("sign-up email")
+        verbose_name_plural = _("sign-up emails")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rsvp", "kind"],
+                condition=models.Q(state="pending"),
+                name="rsvp_mail_one_pending_per_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "state_changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rsvp} {self.kind}: {self.state}"

@@ -7,8 +7,9 @@ and a cancelled or moved occurrence keeps its row instead of coming back.
 
 Visitors sign up with ``rsvp_signup`` (the meeting row locked while seats are counted, so
 the last seat goes to one person only; the others wait in order) and cancel with
-``rsvp_cancel``, which seats the head of the waiting list. Each outcome is emailed after
-commit, with a signed link to change or cancel.
+``rsvp_cancel``, which seats the head of the waiting list. Each outcome is an email row
+written with the sign-up (meetings.mailing) and sent after commit, with a signed link to
+change or cancel.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from core.text import normalize_email, unique_slug
 from libraries.models import ActivitySignal, Librarian
 from libraries.services import signal_record
 
-from .models import RSVP, Meeting, MeetupSeries
+from .mailing import rsvp_mail_queue
+from .models import RSVP, Meeting, MeetupSeries, RSVPMail
 from .recurrence import occurrences
 
 
@@ -158,7 +160,7 @@ def rsvp_signup(
             rsvp.waitlisted_at = rsvp.waitlisted_at or timezone.now()
     rsvp.full_clean(validate_unique=False)
     rsvp.save()
-    kind = "rsvp_waitlisted" if rsvp.waitlisted_at else "rsvp_confirmed"
+    kind = RSVPMail.Kind.WAITLISTED if rsvp.waitlisted_at else RSVPMail.Kind.CONFIRMED
     _mail_after_commit(rsvp, kind, language)
     seats_freed = was_seated and (not rsvp.holds_seat or own_seats > rsvp.guests + 1)
     if seats_freed:
@@ -196,14 +198,17 @@ def _waitlist_promote(meeting: Meeting, *, language: str) -> list[RSVP]:
     for rsvp in waiting:
         rsvp.waitlisted_at = None
         rsvp.save(update_fields=["waitlisted_at", "updated_at"])
-        _mail_after_commit(rsvp, "rsvp_promoted", language)
+        _mail_after_commit(rsvp, RSVPMail.Kind.PROMOTED, language)
     return waiting
 
 
 def _mail_after_commit(rsvp: RSVP, kind: str, language: str) -> None:
-    from .tasks import rsvp_mail_task
+    """The outcome's email, as a row written with the sign-up and sent once it commits."""
+    from .tasks import rsvp_mail_send_task
 
-    transaction.on_commit(lambda: rsvp_mail_task.delay(rsvp.pk, kind, language))
+    mail = rsvp_mail_queue(rsvp=rsvp, kind=kind, language=language)
+    if mail is not None:
+        transaction.on_commit(lambda: rsvp_mail_send_task.delay(mail.pk))
 
 
 # Librarians' answers from email links ------------------------------------------------------

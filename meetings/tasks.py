@@ -1,15 +1,15 @@
-"""Background work on meetups: keeping series materialised, and the emails of sign-ups."""
+"""Background work on meetups: thin adapters around meetings.services and meetings.mailing.
 
-from smtplib import SMTPException
+Every email is a row (meetings.mailing): a task sends one row, and when the server asked to
+wait it hands over to a later run of itself; the periodic ``meeting_mails_task`` plans the
+reminders, sweeps what a dead worker left and enqueues every pending row again, so running
+late, twice or once not at all sends nothing twice and loses nothing.
+"""
 
 from celery import shared_task
-from django.urls import reverse
 
-from core.mail import mail_send, site_url
-
-from . import reminders
-from .links import rsvp_link_token
-from .models import RSVP, MeetupSeries
+from . import mailing, reminders
+from .models import MeetupSeries, Reminder, RSVPMail
 from .services import meetings_materialise
 
 
@@ -22,43 +22,34 @@ def meetings_materialise_task() -> int:
     )
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def rsvp_mail_task(rsvp_id: int, kind: str, language: str) -> None:
-    """Email a sign-up's outcome (confirmed, waiting list, promoted) with its manage link."""
-    rsvp = RSVP.objects.select_related("meeting", "meeting__series", "meeting__host_library").get(
-        pk=rsvp_id
-    )
-    meeting = rsvp.meeting
-    mail_send(
-        to=rsvp.email,
-        name=f"meetings/{kind}",
-        context={
-            "rsvp": rsvp,
-            "meeting": meeting,
-            "manage_url": site_url(reverse("meetings:rsvp-manage", args=[rsvp_link_token(rsvp)])),
-            "meeting_url": site_url(reverse("meetings:meeting-public", args=[meeting.pk])),
-        },
-        language=language,
+def _again_later(task, row_id: int, outcome: mailing.Outcome) -> bool:
+    if outcome.retry_at is not None and not task.app.conf.task_always_eager:
+        # In-process (no broker) the periodic task is the retry: nothing waits in a request.
+        task.apply_async((row_id,), eta=outcome.retry_at)
+    return outcome.sent
+
+
+@shared_task(acks_late=True)
+def rsvp_mail_send_task(mail_id: int) -> bool:
+    """Send one sign-up email (confirmed, waiting list, seated) with its manage link."""
+    return _again_later(rsvp_mail_send_task, mail_id, mailing.rsvp_mail_send(mail_id=mail_id))
+
+
+@shared_task(acks_late=True)
+def reminder_send_task(reminder_id: int) -> bool:
+    return _again_later(
+        reminder_send_task, reminder_id, mailing.reminder_send(reminder_id=reminder_id)
     )
 
 
 @shared_task(acks_late=True)
-def reminders_task() -> int:
-    """Plan due reminders, sweep stuck ones, and enqueue every pending one."""
+def meeting_mails_task() -> int:
+    """Plan due reminders, sweep stuck emails, and enqueue every pending one that is due."""
     reminders.reminders_plan()
-    reminders.reminders_sweep()
-    pending = reminders.reminders_pending()
-    for reminder_id in pending:
-        reminder_send_task.delay(reminder_id)
-    return len(pending)
-
-
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OSError, SMTPException),
-    retry_backoff=60,
-    retry_backoff_max=3600,
-    max_retries=8,
-)
-def reminder_send_task(reminder_id: int) -> bool:
-    return reminders.reminder_send(reminder_id=reminder_id)
+    enqueued = 0
+    for model, task in ((RSVPMail, rsvp_mail_send_task), (Reminder, reminder_send_task)):
+        mailing.mails_sweep(model)
+        for row_id in mailing.mails_due(model):
+            task.delay(row_id)
+            enqueued += 1
+    return enqueued

@@ -22,10 +22,11 @@ app.conf.beat_schedule = {
         "task": "meetings.tasks.meetings_materialise_task",
         "schedule": crontab(hour=3, minute=15),
     },
-    # Every 15 minutes: reminders 7 days and 1 day before each meeting (MEETUPS_REMINDER_DAYS).
-    # Each reminder is a row claimed before sending, so overlapping runs send nothing twice.
-    "meetings-reminders": {
-        "task": "meetings.tasks.reminders_task",
+    # Every 15 minutes: reminders 7 days and 1 day before each meeting (MEETUPS_REMINDER_DAYS),
+    # and any meetup email a lost task, a broker that was down or an SMTP failure left
+    # pending. Each email is a row claimed before sending: overlapping runs send nothing twice.
+    "meetings-mails": {
+        "task": "meetings.tasks.meeting_mails_task",
         "schedule": crontab(minute="*/15"),
     },
     # Every minute: start scheduled campaigns that are due, and pick up again a campaign

@@ -6,9 +6,10 @@ from smtplib import SMTPServerDisconnected
 import pytest
 from django.core import mail
 
+from meetings.mailing import STUCK_SENDING, mails_sweep, reminder_send
 from meetings.models import RSVP, Meeting, Reminder
-from meetings.reminders import STUCK_SENDING, reminder_send, reminders_plan, reminders_sweep
-from meetings.tasks import reminders_task
+from meetings.reminders import reminders_plan
+from meetings.tasks import meeting_mails_task
 from tests.factories import MeetupSeriesFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,8 @@ def _rsvp(meeting, email, signed_up=START - timedelta(days=20), **fields):
 
 def _run(now, monkeypatch):
     monkeypatch.setattr("meetings.reminders.timezone.now", lambda: now)
-    return reminders_task.apply().get()
+    monkeypatch.setattr("meetings.mailing.timezone.now", lambda: now)
+    return meeting_mails_task.apply().get()
 
 
 def test_attendees_and_helpers_get_a_reminder_a_week_before_and_the_day_before(
@@ -75,7 +77,7 @@ def test_a_reminder_claimed_by_a_worker_that_died_is_never_sent_twice(meeting, m
     Reminder.objects.create(rsvp=rsvp, days_before=1, state="sending", state_changed_at=now)
     _run(now + timedelta(minutes=15), monkeypatch)
     assert mail.outbox == []
-    assert reminders_sweep(now=now + STUCK_SENDING + timedelta(minutes=1)) == 1
+    assert mails_sweep(Reminder, now=now + STUCK_SENDING + timedelta(minutes=1)) == 1
     reminder = Reminder.objects.get()
     assert reminder.state == "failed" and "not sent again" in reminder.error
     _run(now + timedelta(hours=1), monkeypatch)
@@ -89,15 +91,19 @@ def test_an_smtp_failure_leaves_the_reminder_pending_for_a_retry(meeting, monkey
     def refuse(**kwargs):
         raise SMTPServerDisconnected("Connection unexpectedly closed")
 
-    monkeypatch.setattr("meetings.reminders.mail_send", refuse)
-    with pytest.raises(SMTPServerDisconnected):
-        reminder_send(reminder_id=reminder.pk)
+    monkeypatch.setattr("meetings.mailing.mail_send", refuse)
+    failed = reminder_send(reminder_id=reminder.pk)
     reminder.refresh_from_db()
+    assert not failed.sent and failed.retry_at == reminder.next_attempt_at
     assert reminder.state == "pending" and "closed" in reminder.error
+    assert reminder.next_attempt_at - reminder.state_changed_at == timedelta(minutes=1)
     monkeypatch.undo()
-    assert reminder_send(reminder_id=reminder.pk) is True
+    assert reminder_send(reminder_id=reminder.pk).sent is True
     assert len(mail.outbox) == 1
-    assert reminder_send(reminder_id=reminder.pk) is False
+    assert reminder_send(reminder_id=reminder.pk).sent is False
+    reminder.refresh_from_db()
+    assert (reminder.state, reminder.attempts) == ("sent", 2)
+    assert reminder.message_id == mail.outbox[0].extra_headers["Message-ID"]
 
 
 def test_someone_who_signs_up_late_gets_only_the_reminders_still_ahead(meeting, monkeypatch):
