@@ -76,7 +76,8 @@ class Drive(models.Model):
     objects = DriveQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-starts_on", "-pk"]
+        # The latest first; a drive without dates (one that came from campaigns) last.
+        ordering = [models.F("starts_on").desc(nulls_last=True), "-pk"]
         verbose_name = _("contribution drive")
         verbose_name_plural = _("contribution drives")
 

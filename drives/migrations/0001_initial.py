@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'contribution drive',
                 'verbose_name_plural': 'contribution drives',
-                'ordering': ['-starts_on', '-pk'],
+                'ordering': [models.OrderBy(models.F('starts_on'), descending=True, nulls_last=True), '-pk'],
             },
         ),
         migrations.CreateModel(
