@@ -134,11 +134,27 @@ def rsvp_mail_queue(*, rsvp: RSVP, kind: str, language: str) -> RSVPMail | None:
     return mail
 
 
+def _still_true(mail: RSVPMail) -> bool:
+    """Whether the email still says what the sign-up is (it is sent as the sign-up stands)."""
+    rsvp = mail.rsvp
+    if rsvp.answer != RSVP.Answer.YES:
+        return False
+    waiting = rsvp.waitlisted_at is not None
+    return waiting if mail.kind == RSVPMail.Kind.WAITLISTED else not waiting
+
+
 def rsvp_mail_send(*, mail_id: int, connection=None) -> Outcome:
     """Send one sign-up email if nobody has claimed it yet."""
     rows = RSVPMail.objects.select_related("rsvp__meeting__series", "rsvp__meeting__host_library")
     mail = _claim(rows, mail_id)
     if mail is None:
+        return Outcome()
+    if not _still_true(mail):
+        RSVPMail.objects.filter(pk=mail.pk).update(
+            state=State.FAILED,
+            state_changed_at=timezone.now(),
+            error="Not sent: the sign-up changed (or was cancelled) before it left.",
+        )
         return Outcome()
     return _send(
         mail,

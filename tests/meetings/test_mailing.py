@@ -152,6 +152,17 @@ def test_an_email_the_sign_up_no_longer_means_is_not_sent(smtp, meeting):
     assert "seat" in message["Subject"].lower()
 
 
+def test_a_sign_up_cancelled_before_its_confirmation_left_is_not_confirmed(smtp, meeting):
+    smtp.stop()
+    rsvp = rsvp_signup(meeting=meeting, name="Léa", email=LEA, language="en")
+    rsvp_cancel(rsvp=rsvp, language="en")
+    smtp.start()
+    meeting_mails_task.apply()
+    assert smtp.recorder.to(LEA) == []
+    mail = RSVPMail.objects.get()
+    assert mail.state == "failed" and "cancelled" in mail.error
+
+
 @pytest.mark.postgres
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
