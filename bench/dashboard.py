@@ -793,27 +793,45 @@ def fill_contributions(cursor, *, contributions: int) -> None:
     (accounts,) = cursor.fetchone()
     cursor.execute("SELECT count(*) FROM bench_drive")
     (drives,) = cursor.fetchone()
+    # Each edit once, then its link to its drive (tagged, or kept apart): as a pull stores them.
     cursor.execute(
         """
-        INSERT INTO drives_contribution (drive_id, librarian_id, library_id, wiki, revid,
+        CREATE TEMPORARY TABLE bench_edit AS
+        SELECT i, mod(i, %s) AS drive_n, floor(power(random(), 2) * %s)::int AS account_n,
+            random() AS t, random() AS x, random() AS y, random() < 0.92 AS tagged
+        FROM generate_series(1, %s) AS i
+        """,
+        [drives, accounts, contributions],
+    )
+    cursor.execute(
+        """
+        INSERT INTO drives_contribution (id, librarian_id, library_id, wiki, revid,
             parentid, page, ns, username, timestamp, summary, size_change, references_added,
-            tagged, counted_in, created_at)
-        SELECT drive.id, account.id, account.library_id, account.home_wiki,
+            created_at)
+        SELECT r.i, account.id, account.library_id, account.home_wiki,
             500000000 + r.i, 500000000 + r.i - 1 - floor(r.x * 1000)::int,
             'Article ' || mod(r.i * 13, 60000), 0, account.wiki_username,
             drive.starts + r.t * (drive.ends - drive.starts),
             CASE WHEN r.tagged THEN 'Ajout de source #1lib1ref' ELSE 'Ajout de source' END,
-            floor(r.x * 800)::int - 100, floor(r.y * 4)::int, r.tagged, false, now()
-        FROM (
-            SELECT i, mod(i, %s) AS drive_n, floor(power(random(), 2) * %s)::int AS account_n,
-                random() AS t, random() AS x, random() AS y, random() < 0.92 AS tagged
-            FROM generate_series(1, %s) AS i
-        ) AS r
+            floor(r.x * 800)::int - 100, floor(r.y * 4)::int, now()
+        FROM bench_edit AS r
         JOIN bench_drive AS drive ON drive.n = r.drive_n
         JOIN bench_wiki AS account ON account.n = r.account_n
-        """,
-        [drives, accounts, contributions],
+        """
     )
+    cursor.execute(
+        """
+        INSERT INTO drives_drivecontribution (drive_id, contribution_id, tagged, counted_in,
+            created_at)
+        SELECT drive.id, r.i, r.tagged, false, now()
+        FROM bench_edit AS r JOIN bench_drive AS drive ON drive.n = r.drive_n
+        """
+    )
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence('drives_contribution', 'id'),"
+        " (SELECT max(id) FROM drives_contribution))"
+    )
+    cursor.execute("DROP TABLE bench_edit")
     cursor.execute("DROP TABLE bench_wiki")
 
 

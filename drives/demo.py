@@ -11,7 +11,7 @@ from datetime import timedelta
 from libraries.demo import DemoContext
 from libraries.models import Librarian
 
-from .models import Contribution, Drive, PullRun
+from .models import Contribution, Drive, DriveContribution, PullRun
 
 DRIVE = "#1lib1ref 2026"
 PAGES = [
@@ -47,16 +47,17 @@ def load(ctx: DemoContext) -> None:
     librarians = list(
         Librarian.objects.exclude(wiki_username="").select_related("library").order_by("pk")
     )
-    rows, revid = [], 1_000_000
+    rows, tagged_revids, revid = [], set(), 1_000_000
     for librarian in librarians:
         if rng.random() < 0.3:
             continue
         for _ in range(rng.choice([1, 1, 2, 3, 5, 8])):
             revid += rng.randint(1, 400)
             tagged = rng.random() > 0.1
+            if tagged:
+                tagged_revids.add(revid)
             rows.append(
                 Contribution(
-                    drive=drive,
                     librarian=librarian,
                     library=librarian.library,
                     wiki=librarian.home_wiki or "frwiki",
@@ -68,12 +69,15 @@ def load(ctx: DemoContext) -> None:
                     summary=rng.choice(SUMMARIES) if tagged else "source",
                     size_change=rng.randint(40, 900),
                     references_added=rng.choice([0, 1, 1, 1, 2, 2, 3, 4]) or (0 if tagged else 1),
-                    tagged=tagged,
                 )
             )
     # No signals from these: the demo network's own signals already hold its librarians'
     # tagged edits (libraries.demo), and would be counted twice.
     Contribution.objects.bulk_create(rows)
+    DriveContribution.objects.bulk_create(
+        DriveContribution(drive=drive, contribution=row, tagged=row.revid in tagged_revids)
+        for row in Contribution.objects.filter(revid__in=[row.revid for row in rows])
+    )
     PullRun.objects.create(
         drive=drive,
         status=PullRun.Status.DONE,
@@ -81,8 +85,8 @@ def load(ctx: DemoContext) -> None:
         users=len(librarians),
         requests=6,
         edits_seen=len(rows) * 3,
-        edits_kept=sum(1 for row in rows if row.tagged),
-        untagged_kept=sum(1 for row in rows if not row.tagged),
+        edits_kept=len(tagged_revids),
+        untagged_kept=len(rows) - len(tagged_revids),
     )
     ctx.created["drives"] += 1
     ctx.created["contributions"] += len(rows)

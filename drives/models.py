@@ -176,19 +176,41 @@ class WikiAccount(models.Model):
 
 class ContributionQuerySet(ThroughLibraryQuerySet):
     def counted(self) -> "ContributionQuerySet":
-        """The edits that count: tagged, or untagged ones a coordinator counted in."""
-        return self.filter(models.Q(tagged=True) | models.Q(counted_in=True))
+        """The edits that count in at least one drive: tagged with its hashtags, or counted in
+        by a coordinator. Each is one edit, however many drives it counts in."""
+        return self.filter(
+            models.Exists(
+                DriveContribution.objects.counted().filter(contribution=models.OuterRef("pk"))
+            )
+        )
+
+    def in_drive(self, drive: "Drive", *, counted: bool = False) -> "ContributionQuerySet":
+        """The edits ``drive`` kept, each with what it is for that drive: ``tagged``,
+        ``counted_in`` and ``link_id`` (its DriveContribution); only those that count in it
+        with ``counted``."""
+        rows = self.filter(links__drive=drive).annotate(
+            tagged=models.F("links__tagged"),
+            counted_in=models.F("links__counted_in"),
+            link_id=models.F("links__pk"),
+        )
+        if counted:
+            rows = rows.filter(models.Q(tagged=True) | models.Q(counted_in=True))
+        return rows
 
 
 class Contribution(models.Model):
-    """One wiki revision by a known librarian inside a drive's window.
+    """One wiki revision, stored once (wiki + revision id) whatever the drives it counts in.
 
-    ``tagged`` edits carry one of the drive's hashtags and count. Untagged ones that add
-    references are kept apart: a coordinator may count them in (``counted_in``), never silently.
+    What it is for each drive (tagged with its hashtags, or kept apart and counted in by a
+    coordinator) is its ``DriveContribution``; an edit in the window and with the hashtags of
+    two drives counts in both, and is one edit in its library's activity.
     """
 
-    drive = models.ForeignKey(
-        Drive, on_delete=models.CASCADE, related_name="contributions", verbose_name=_("drive")
+    drives = models.ManyToManyField(
+        Drive,
+        through="DriveContribution",
+        related_name="contributions",
+        verbose_name=_("drives"),
     )
     librarian = models.ForeignKey(
         Librarian,
@@ -214,8 +236,6 @@ class Contribution(models.Model):
     summary = models.TextField(_("summary"), blank=True)
     size_change = models.IntegerField(_("size change"), default=0)
     references_added = models.PositiveIntegerField(_("references added"), default=0)
-    tagged = models.BooleanField(_("tagged"), default=True)
-    counted_in = models.BooleanField(_("counted in"), default=False)
     created_at = models.DateTimeField(_("stored"), auto_now_add=True)
 
     objects = ContributionQuerySet.as_manager()
@@ -227,10 +247,49 @@ class Contribution(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["wiki", "revid"], name="contribution_once_per_wiki")
         ]
-        indexes = [models.Index(fields=["drive", "tagged", "timestamp"])]
+        indexes = [models.Index(fields=["timestamp"])]
 
     def __str__(self) -> str:
         return f"{self.wiki}:{self.revid}"
+
+
+class DriveContributionQuerySet(models.QuerySet):
+    def counted(self) -> "DriveContributionQuerySet":
+        """The links that count: tagged, or untagged ones a coordinator counted in."""
+        return self.filter(models.Q(tagged=True) | models.Q(counted_in=True))
+
+
+class DriveContribution(models.Model):
+    """What one stored edit is for one drive.
+
+    ``tagged`` edits carry one of the drive's hashtags and count. Untagged ones that add
+    references are kept apart: a coordinator may count them in (``counted_in``), never silently.
+    """
+
+    drive = models.ForeignKey(
+        Drive, on_delete=models.CASCADE, related_name="links", verbose_name=_("drive")
+    )
+    contribution = models.ForeignKey(
+        Contribution, on_delete=models.CASCADE, related_name="links", verbose_name=_("contribution")
+    )
+    tagged = models.BooleanField(_("tagged"), default=True)
+    counted_in = models.BooleanField(_("counted in"), default=False)
+    created_at = models.DateTimeField(_("stored"), auto_now_add=True)
+
+    objects = DriveContributionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("contribution to a drive")
+        verbose_name_plural = _("contributions to drives")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["drive", "contribution"], name="drive_contribution_once"
+            )
+        ]
+        indexes = [models.Index(fields=["drive", "tagged", "counted_in"])]
+
+    def __str__(self) -> str:
+        return f"{self.drive}: {self.contribution}"
 
     @property
     def counts(self) -> bool:

@@ -2,9 +2,10 @@
 
 For every librarian with a wiki username, on every wiki of a drive, inside its window:
 ``list=usercontribs`` for up to 50 users per request, page after page, then the texts of the
-kept revisions and their parents in batches of 50 to count the references added. Each page is
-stored as it arrives (upsert on wiki + revision id) and the continuation token recorded, so a
-pull that fails keeps what it stored and the next one resumes where it stopped. All the
+new revisions and their parents in batches of 50 to count the references added. Each page is
+stored as it arrives (each revision once, on wiki + revision id, linked to every drive it
+counts in) and the continuation token recorded, so a pull that fails keeps what it stored
+and the next one resumes where it stopped. All the
 talking to the wikis goes through ``drives.wiki``; which edits count is ``drives.rules``.
 """
 
@@ -21,7 +22,7 @@ from django.utils.translation import gettext as _
 from libraries.models import Librarian
 
 from . import wiki
-from .models import Contribution, Drive, PullCursor, PullRun, WikiAccount
+from .models import Contribution, Drive, DriveContribution, PullCursor, PullRun, WikiAccount
 from .rules import (
     UNTAGGED_NAMESPACES,
     drive_wikis,
@@ -155,31 +156,41 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> N
 
 
 def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
-    """Keep a page's tagged edits and the untagged ones that add references."""
+    """Keep a page's tagged edits and the untagged ones that add references, for ``drive``.
+
+    Every edit whose texts were read is stored once, with the references it adds; an edit
+    already stored (another drive, an earlier pull) is linked, not read again.
+    """
     run.edits_seen += len(edits)
-    tagged = [edit for edit in edits if summary_matches(pattern, edit.comment)]
-    tagged_ids = {edit.revid for edit in tagged}
-    candidates = [
+    tagged_ids = {edit.revid for edit in edits if summary_matches(pattern, edit.comment)}
+    wanted = [
         edit
         for edit in edits
-        if edit.revid not in tagged_ids and edit.ns in UNTAGGED_NAMESPACES and edit.sizediff > 0
+        if edit.revid in tagged_ids or (edit.ns in UNTAGGED_NAMESPACES and edit.sizediff > 0)
     ]
-    wanted = tagged + candidates
     if not wanted:
         return
-    texts = wiki.revision_texts(
-        wiki_code, sorted({e.revid for e in wanted} | {e.parentid for e in wanted if e.parentid})
-    )
+    stored = {
+        contribution.revid: contribution
+        for contribution in Contribution.objects.filter(
+            wiki=wiki_code, revid__in=[edit.revid for edit in wanted]
+        )
+    }
+    new_edits = [edit for edit in wanted if edit.revid not in stored]
+    texts = {}
+    if new_edits:
+        texts = wiki.revision_texts(
+            wiki_code,
+            sorted({e.revid for e in new_edits} | {e.parentid for e in new_edits if e.parentid}),
+        )
     rows = []
-    for edit in wanted:
+    for edit in new_edits:
+        # Stored even when it counts nowhere (untagged, no reference added): the next drive
+        # over the same edits reads what was found here instead of the texts again.
         added = references_added(texts.get(edit.revid, ""), texts.get(edit.parentid, ""))
-        is_tagged = edit.revid in tagged_ids
-        if not is_tagged and added == 0:
-            continue
         librarian = by_name.get(edit.user)
         rows.append(
             Contribution(
-                drive=drive,
                 librarian=librarian,
                 library_id=librarian.library_id if librarian else None,
                 wiki=wiki_code,
@@ -192,19 +203,36 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
                 summary=edit.comment,
                 size_change=edit.sizediff,
                 references_added=added,
-                tagged=is_tagged,
             )
         )
     with transaction.atomic():
-        existing = set(
-            Contribution.objects.filter(
+        Contribution.objects.bulk_create(rows, ignore_conflicts=True)
+        stored.update(
+            (contribution.revid, contribution)
+            for contribution in Contribution.objects.filter(
                 wiki=wiki_code, revid__in=[row.revid for row in rows]
-            ).values_list("revid", flat=True)
+            )
         )
-        new = [row for row in rows if row.revid not in existing]
-        Contribution.objects.bulk_create(new, ignore_conflicts=True)
-        signals_from_contributions(
-            Contribution.objects.filter(wiki=wiki_code, revid__in=[r.revid for r in new])
+        # Linked when it carries the drive's hashtags, or adds references (kept apart).
+        keep = [
+            stored[edit.revid]
+            for edit in wanted
+            if edit.revid in stored
+            and (edit.revid in tagged_ids or stored[edit.revid].references_added > 0)
+        ]
+        linked = set(
+            DriveContribution.objects.filter(drive=drive, contribution__in=keep).values_list(
+                "contribution_id", flat=True
+            )
         )
-    run.edits_kept += sum(1 for row in new if row.tagged)
-    run.untagged_kept += sum(1 for row in new if not row.tagged)
+        links = [
+            DriveContribution(
+                drive=drive, contribution=contribution, tagged=contribution.revid in tagged_ids
+            )
+            for contribution in keep
+            if contribution.pk not in linked
+        ]
+        DriveContribution.objects.bulk_create(links, ignore_conflicts=True)
+        signals_from_contributions([link.contribution_id for link in links])
+    run.edits_kept += sum(1 for link in links if link.tagged)
+    run.untagged_kept += sum(1 for link in links if not link.tagged)

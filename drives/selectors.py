@@ -29,7 +29,7 @@ def drive_counted(drive: Drive, *, user=None):
     contributions = (
         Contribution.objects.all() if user is None else Contribution.objects.visible_to(user)
     )
-    return contributions.filter(drive=drive).counted()
+    return contributions.in_drive(drive, counted=True)
 
 
 def drive_totals(drive: Drive, *, user=None) -> dict:

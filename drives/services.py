@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from libraries.models import ActivitySignal, Region
 
-from .models import Contribution, ContributionTally, Drive
+from .models import Contribution, ContributionTally, Drive, DriveContribution
 from .selectors import tally_start
 
 # The drive ----------------------------------------------------------------------------------
@@ -42,10 +42,13 @@ def _signal_source(contribution: Contribution) -> str:
     return f"{contribution.wiki}:{contribution.revid}"
 
 
-def signals_from_contributions(contributions) -> int:
-    """One ``tagged_edit`` signal per counted contribution and one ``reference_added`` per
-    reference it added, for its library; idempotent (the source names the revision)."""
-    counted = [c for c in contributions if c.counts and c.library_id]
+def signals_from_contributions(contribution_ids) -> int:
+    """One ``tagged_edit`` signal per edit that counts (in any drive) and one
+    ``reference_added`` per reference it added, for its library: an edit counting in two
+    drives is one edit of its library. Idempotent (the source names the revision)."""
+    counted = list(
+        Contribution.objects.filter(pk__in=list(contribution_ids)).counted().exclude(library=None)
+    )
     sources = {_signal_source(c) for c in counted}
     already = set(
         ActivitySignal.objects.filter(
@@ -74,16 +77,18 @@ def signals_from_contributions(contributions) -> int:
 
 
 @transaction.atomic
-def contribution_count_in(*, contribution: Contribution, counted: bool) -> Contribution:
-    """A coordinator counts an untagged edit in (or out again), with its signals."""
-    contribution.counted_in = counted
-    contribution.save(update_fields=["counted_in"])
+def contribution_count_in(*, link: DriveContribution, counted: bool) -> DriveContribution:
+    """A coordinator counts an untagged edit in a drive (or out again). Its signals follow:
+    out of the library's activity only when it counts in no drive any more."""
+    link.counted_in = counted
+    link.save(update_fields=["counted_in"])
+    contribution = link.contribution
     if counted:
-        signals_from_contributions([contribution])
-    else:
+        signals_from_contributions([contribution.pk])
+    elif not Contribution.objects.filter(pk=contribution.pk).counted().exists():
         ActivitySignal.objects.filter(source=_signal_source(contribution)).delete()
     contribution_tallies_refresh()
-    return contribution
+    return link
 
 
 # Tallies of contributions ------------------------------------------------------------------

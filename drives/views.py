@@ -27,7 +27,7 @@ from libraries.models import Librarian
 
 from . import selectors, services
 from .forms import DriveForm
-from .models import Contribution, Drive, PullRun, WikiAccount
+from .models import Contribution, Drive, DriveContribution, PullRun, WikiAccount
 from .tasks import contributions_pull_task
 
 CONTRIBUTIONS_PAGE_SIZE = 50
@@ -59,9 +59,11 @@ class DriveListView(PermissionRequiredMixin, ListView):
     def get_queryset(self):
         # The counted edits that the user may see, by a correlated subquery per drive shown.
         counted = (
-            Contribution.objects.visible_to(self.request.user)
-            .counted()
-            .filter(drive=OuterRef("pk"))
+            DriveContribution.objects.counted()
+            .filter(
+                drive=OuterRef("pk"),
+                contribution__in=Contribution.objects.visible_to(self.request.user),
+            )
             .order_by()
             .values("drive")
             .annotate(n=Count("pk"))
@@ -106,7 +108,9 @@ class DriveDetailView(PermissionRequiredMixin, View):
         user = request.user
         show = request.GET.get("show", "counted")
         if show == "untagged":
-            contributions = Contribution.objects.visible_to(user).filter(drive=drive, tagged=False)
+            contributions = (
+                Contribution.objects.visible_to(user).in_drive(drive).filter(tagged=False)
+            )
         else:
             contributions = selectors.drive_counted(drive, user=user)
         contributions = contributions.select_related("librarian", "library")
@@ -136,7 +140,8 @@ class DriveDetailView(PermissionRequiredMixin, View):
                 librarian__in=Librarian.objects.visible_to(user),
             ).select_related("librarian__library")[:100],
             "untagged_count": Contribution.objects.visible_to(user)
-            .filter(drive=drive, tagged=False, counted_in=False)
+            .in_drive(drive)
+            .filter(tagged=False, counted_in=False)
             .count(),
         }
         return render(request, "drives/drive_detail.html", context)
@@ -167,23 +172,23 @@ class DrivePullView(PermissionRequiredMixin, View):
 
 
 class ContributionCountInView(PermissionRequiredMixin, View):
-    """Count an untagged edit in (it added references but forgot the hashtag), or out again."""
+    """Count an untagged edit in a drive (it added references but forgot the hashtag), or out
+    again. ``pk`` names the edit's link to the drive (a DriveContribution)."""
 
     permission_required = "drives.change_drive"
 
     def post(self, request, pk):
-        contribution = get_object_or_404(
-            Contribution.objects.visible_to(request.user).filter(
-                drive__in=Drive.objects.visible_to(request.user)
+        link = get_object_or_404(
+            DriveContribution.objects.select_related("contribution").filter(
+                drive__in=Drive.objects.visible_to(request.user),
+                contribution__in=Contribution.objects.visible_to(request.user),
             ),
             pk=pk,
             tagged=False,
         )
         counted = request.POST.get("counted") == "1"
-        services.contribution_count_in(contribution=contribution, counted=counted)
-        return redirect(
-            reverse("drives:drive-detail", args=[contribution.drive_id]) + "?show=untagged"
-        )
+        services.contribution_count_in(link=link, counted=counted)
+        return redirect(reverse("drives:drive-detail", args=[link.drive_id]) + "?show=untagged")
 
 
 @method_decorator(login_not_required, name="dispatch")

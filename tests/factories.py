@@ -87,3 +87,15 @@ class MeetupSeriesFactory(factory.django.DjangoModelFactory):
     start_date = datetime.date(2026, 1, 1)
     start_time = datetime.time(12, 0)
     time_zone = "Europe/Zurich"
+
+
+def drive_contribution(drive, *, tagged: bool = True, counted_in: bool = False, **fields):
+    """An edit stored once and kept by ``drive`` (tagged with its hashtags, or kept apart),
+    as a pull stores it: a Contribution and its DriveContribution. Returns the link."""
+    from drives.models import Contribution, DriveContribution
+
+    fields.setdefault("timestamp", timezone.now())
+    contribution = Contribution.objects.create(**fields)
+    return DriveContribution.objects.create(
+        drive=drive, contribution=contribution, tagged=tagged, counted_in=counted_in
+    )

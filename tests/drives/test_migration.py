@@ -10,7 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 # The last migration before the move; what it needs (regions, libraries) is migrated with it.
 BEFORE = [("campaigns", "0004_contribution_tally")]
-AFTER = [("drives", "0002_drives_from_campaigns"), ("campaigns", "0007_drives_moved_out")]
+AFTER = [
+    ("drives", "0004_contribution_drive_columns_moved"),
+    ("campaigns", "0007_drives_moved_out"),
+]
 CREATED = datetime(2025, 12, 1, 9, 30, tzinfo=UTC)
 
 
@@ -131,13 +134,42 @@ def _snapshot(apps, app: str) -> dict:
     PullCursor = apps.get_model(app, "PullCursor")
     WikiAccount = apps.get_model(app, "WikiAccount")
     ContributionTally = apps.get_model(app, "ContributionTally")
-    return {
-        "contributions": sorted(
-            Contribution.objects.values_list(
-                "pk", "drive_id", "librarian_id", "library_id", "wiki", "revid", "parentid",
-                "timestamp", "references_added", "tagged", "counted_in", "created_at",
+    if app == "drives":  # each edit stored once, linked to its drive (0003)
+        contributions = [
+            (
+                c.pk,
+                link.drive_id,
+                c.librarian_id,
+                c.library_id,
+                c.wiki,
+                c.revid,
+                c.parentid,
+                c.timestamp,
+                c.references_added,
+                link.tagged,
+                link.counted_in,
+                c.created_at,
             )
-        ),
+            for c in Contribution.objects.prefetch_related("links")
+            for link in c.links.all()
+        ]
+    else:
+        contributions = Contribution.objects.values_list(
+            "pk",
+            "drive_id",
+            "librarian_id",
+            "library_id",
+            "wiki",
+            "revid",
+            "parentid",
+            "timestamp",
+            "references_added",
+            "tagged",
+            "counted_in",
+            "created_at",
+        )
+    return {
+        "contributions": sorted(contributions),
         "runs": sorted(
             PullRun.objects.values_list(
                 "pk", "drive_id", "status", "started_at", "users", "requests", "edits_kept",
@@ -174,6 +206,11 @@ def test_every_drive_moves_out_of_campaigns_with_everything_pulled_for_it(migrat
     after = _snapshot(new.apps, "drives")
     assert after == before
     assert len(after["contributions"]) == 21 and len(after["runs"]) == 6
+    # Each link kept its contribution's id: the drive page's count-in addresses still hold.
+    DriveContribution = new.apps.get_model("drives", "DriveContribution")
+    assert sorted(DriveContribution.objects.values_list("pk", "contribution_id")) == [
+        (row[0], row[0]) for row in before["contributions"]
+    ]
     Contribution = new.apps.get_model("drives", "Contribution")
     assert sum(Contribution.objects.values_list("references_added", flat=True)) == sum(
         row[8] for row in before["contributions"]

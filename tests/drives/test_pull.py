@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from drives import wiki
-from drives.models import Contribution, Drive, PullCursor, PullRun, WikiAccount
+from drives.models import Contribution, Drive, DriveContribution, PullCursor, PullRun, WikiAccount
 from drives.pulls import contributions_pull
+from drives.selectors import drive_leaderboard
 from drives.services import contribution_count_in
 from libraries.models import ActivitySignal
 from tests.factories import LibrarianFactory, LibraryFactory
@@ -47,7 +48,9 @@ def drive(db):
 
 
 def _kept(drive, **filters):
-    return set(Contribution.objects.filter(drive=drive, **filters).values_list("revid", flat=True))
+    return set(
+        Contribution.objects.in_drive(drive).filter(**filters).values_list("revid", flat=True)
+    )
 
 
 def test_a_pull_keeps_the_tagged_edits_of_known_librarians(demo, librarians, drive):
@@ -81,11 +84,12 @@ def test_requests_are_batched_never_per_user_nor_per_revision(demo, librarians, 
 
 def test_pulling_again_adds_nothing_twice_and_asks_only_for_what_is_new(demo, librarians, drive):
     contributions_pull(drive=drive, now=NOW)
-    signals = ActivitySignal.objects.count()
+    signals, stored = ActivitySignal.objects.count(), Contribution.objects.count()
     demo.requests.clear()
     again = contributions_pull(drive=drive, now=NOW)
     assert again.status == "done" and again.edits_kept == 0
-    assert Contribution.objects.count() == 9 and ActivitySignal.objects.count() == signals
+    assert len(_kept(drive)) == 9 and Contribution.objects.count() == stored
+    assert ActivitySignal.objects.count() == signals
     # Nothing new to ask: the window is covered, the accounts are known.
     assert not [r for r in demo.requests if r.get("list") in ("users", "usercontribs")]
 
@@ -120,7 +124,7 @@ def test_a_pull_that_fails_mid_way_keeps_what_it_stored_and_resumes(
     monkeypatch.setattr(wiki, "contributions", failing)
     failed = contributions_pull(drive=drive, now=NOW)
     assert failed.status == PullRun.Status.FAILED and failed.errors
-    stored = Contribution.objects.count()
+    stored = len(_kept(drive))
     assert 0 < stored < 9
     cursor = PullCursor.objects.get()
     assert cursor.token and cursor.covered_until is None
@@ -152,13 +156,14 @@ def test_untagged_edits_that_add_references_are_kept_apart_until_counted_in(
     )
     run = contributions_pull(drive=drive, now=NOW)
     assert run.untagged_kept == 1
-    untagged = Contribution.objects.get(revid=18)
-    assert not untagged.tagged and untagged.references_added == 1 and not untagged.counts
+    untagged = DriveContribution.objects.get(contribution__revid=18)
+    assert not untagged.tagged and untagged.contribution.references_added == 1
+    assert not untagged.counts
     assert not ActivitySignal.objects.filter(source="demo:18").exists()  # never silently
-    contribution_count_in(contribution=untagged, counted=True)
+    contribution_count_in(link=untagged, counted=True)
     kinds = list(ActivitySignal.objects.filter(source="demo:18").values_list("kind", flat=True))
     assert sorted(kinds) == ["reference_added", "tagged_edit"]
-    contribution_count_in(contribution=untagged, counted=False)
+    contribution_count_in(link=untagged, counted=False)
     assert not ActivitySignal.objects.filter(source="demo:18").exists()
 
 
@@ -217,3 +222,35 @@ def test_a_coordinator_starts_a_pull_from_the_drive_page(
     assert PullRun.objects.get().status == "done"  # tasks run in-process in tests
     runs = coordinator_client.get(reverse("drives:drive-runs", args=[drive.pk]))
     assert "Done" in runs.content.decode()
+
+
+def test_two_drives_over_the_same_dates_both_count_the_shared_edits_once_each(
+    demo, librarians, drive
+):
+    year = Drive.objects.create(
+        title="#1lib1ref, the whole year",
+        hashtags="#1lib1ref",
+        wikis="demo",
+        starts_on=date(2023, 1, 1),
+        ends_on=date(2026, 11, 30),
+    )
+    contributions_pull(drive=drive, now=NOW)
+    texts_before = len([r for r in demo.requests if r.get("prop") == "revisions"])
+    run = contributions_pull(drive=year, now=NOW)
+
+    assert run.status == PullRun.Status.DONE, run.errors
+    # The year counts what it matches (#1lib1ref only), the first drive stored already.
+    assert _kept(year, tagged=True) == _kept(drive, tagged=True) - {
+        revid
+        for revid, summary in Contribution.objects.values_list("revid", "summary")
+        if "1lib1ref" not in summary.lower()
+    }
+    assert _kept(year, tagged=True) and run.edits_kept == len(_kept(year, tagged=True))
+    # Stored once, and their texts were not read again.
+    assert Contribution.objects.filter(revid__in=_kept(year)).count() == len(_kept(year))
+    assert len([r for r in demo.requests if r.get("prop") == "revisions"]) == texts_before
+    board = {row["library__name"]: row for row in drive_leaderboard(year)}
+    assert board["Bibliothèque de Morges"]["edits"] >= 1
+    # One edit is one edit of its library, however many drives count it.
+    morges = librarians["Demo Librarian"].library
+    assert ActivitySignal.objects.filter(library=morges, kind="tagged_edit").count() == 5

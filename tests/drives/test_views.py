@@ -8,8 +8,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from campaigns.models import Campaign
-from drives.models import Contribution, Drive
-from tests.factories import LibrarianFactory
+from drives.models import Drive
+from tests.factories import LibrarianFactory, drive_contribution
 
 pytestmark = pytest.mark.django_db
 
@@ -85,8 +85,8 @@ def test_the_list_shows_each_drive_with_the_edits_that_count(coordinator_client)
     drive = _drive()
     librarian = LibrarianFactory()
     for revid, tagged in ((1, True), (2, True), (3, False)):
-        Contribution.objects.create(
-            drive=drive,
+        drive_contribution(
+            drive,
             librarian=librarian,
             library=librarian.library,
             wiki="frwiki",

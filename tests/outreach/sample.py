@@ -6,7 +6,7 @@ import itertools
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery, Message
-from drives.models import Contribution, Drive
+from drives.models import Drive, DriveContribution
 from libraries.models import ActivitySignal, LibraryStatusChange, Region
 from meetings.models import RSVP
 from meetings.services import meetings_materialise
@@ -15,22 +15,22 @@ from tests.factories import (
     LibraryFactory,
     MailingListFactory,
     MeetupSeriesFactory,
+    drive_contribution,
 )
 
 _revids = itertools.count(1)
 
 
-def _contribution(drive, library, librarian, *, page: str, tagged: bool) -> Contribution:
-    return Contribution.objects.create(
-        drive=drive,
+def _contribution(drive, library, librarian, *, page: str, tagged: bool) -> DriveContribution:
+    return drive_contribution(
+        drive,
+        tagged=tagged,
         library=library,
         librarian=librarian,
         wiki="frwiki",
         revid=next(_revids),
         page=page,
         username="Demo",
-        timestamp=timezone.now(),
-        tagged=tagged,
     )
 
 

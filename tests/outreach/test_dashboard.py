@@ -14,13 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
-from drives.models import Contribution, Drive
+from drives.models import Drive
 from drives.services import contribution_tallies_refresh
 from libraries.models import Library, LibraryStatusChange
 from meetings.models import RSVP, Meeting
 from outreach.models import DashboardVisit
 from outreach.selectors import ACTIVITY_WEEKS, dashboard_build
-from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory
+from tests.factories import LibrarianFactory, LibraryFactory, RegionFactory, drive_contribution
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +72,9 @@ def _delivery(campaign, librarian, *, state="sent", answer="", answered_at=None)
 
 
 def _contribution(drive, librarian, *, revid, when, references=1, tagged=True, **fields):
-    return Contribution.objects.create(
-        drive=drive,
+    return drive_contribution(
+        drive,
+        tagged=tagged,
         librarian=librarian,
         library=librarian.library,
         wiki="frwiki",
@@ -82,7 +83,6 @@ def _contribution(drive, librarian, *, revid, when, references=1, tagged=True, *
         username=librarian.name,
         timestamp=when,
         references_added=references,
-        tagged=tagged,
         **fields,
     )
 
