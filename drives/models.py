@@ -236,6 +236,9 @@ class Contribution(models.Model):
     summary = models.TextField(_("summary"), blank=True)
     size_change = models.IntegerField(_("size change"), default=0)
     references_added = models.PositiveIntegerField(_("references added"), default=0)
+    # False while the revision's text or its parent's could not be read (deleted, hidden,
+    # too large to be sent): its references are unknown, counted as none, and read again.
+    texts_read = models.BooleanField(_("texts read"), default=True)
     created_at = models.DateTimeField(_("stored"), auto_now_add=True)
 
     objects = ContributionQuerySet.as_manager()

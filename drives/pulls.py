@@ -105,6 +105,8 @@ def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
             for first in range(0, len(names), wiki.USERS_PER_REQUEST):
                 batch = names[first : first + wiki.USERS_PER_REQUEST]
                 _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end)
+            # What could not be read on an earlier pull (or just now) is asked for again.
+            texts_read_again(drive=drive, wiki_code=wiki_code)
     except wiki.WikiError as error:
         if error.transient:
             message = _(
@@ -155,6 +157,41 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> N
     cursor.save(update_fields=["covered_until", "token", "updated_at"])
 
 
+def _texts_read(revid: int, parentid: int, texts: dict[int, str]) -> bool:
+    """Both texts arrived (a page's first revision has no parent): else its references are
+    unknown, never "every reference of the page added" for a parent that did not come."""
+    return revid in texts and (not parentid or parentid in texts)
+
+
+def texts_read_again(*, drive: Drive, wiki_code: str) -> int:
+    """Read again the texts of the drive's edits whose references are unknown; count the
+    references of those that arrive now (and their signals). Return how many were read."""
+    unread = list(Contribution.objects.filter(links__drive=drive, wiki=wiki_code, texts_read=False))
+    if not unread:
+        return 0
+    texts = wiki.revision_texts(
+        wiki_code, sorted({c.revid for c in unread} | {c.parentid for c in unread if c.parentid})
+    )
+    done = []
+    for contribution in unread:
+        if _texts_read(contribution.revid, contribution.parentid, texts):
+            contribution.references_added = references_added(
+                texts[contribution.revid], texts.get(contribution.parentid, "")
+            )
+            contribution.texts_read = True
+            done.append(contribution)
+    with transaction.atomic():
+        Contribution.objects.bulk_update(done, ["references_added", "texts_read"])
+        # Kept apart only because its references were unknown: it adds none after all.
+        DriveContribution.objects.filter(
+            contribution__in=[c for c in done if c.references_added == 0],
+            tagged=False,
+            counted_in=False,
+        ).delete()
+        signals_from_contributions([c.pk for c in done], again=True)
+    return len(done)
+
+
 def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
     """Keep a page's tagged edits and the untagged ones that add references, for ``drive``.
 
@@ -187,7 +224,8 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
     for edit in new_edits:
         # Stored even when it counts nowhere (untagged, no reference added): the next drive
         # over the same edits reads what was found here instead of the texts again.
-        added = references_added(texts.get(edit.revid, ""), texts.get(edit.parentid, ""))
+        read = _texts_read(edit.revid, edit.parentid, texts)
+        added = references_added(texts[edit.revid], texts.get(edit.parentid, "")) if read else 0
         librarian = by_name.get(edit.user)
         rows.append(
             Contribution(
@@ -203,6 +241,7 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
                 summary=edit.comment,
                 size_change=edit.sizediff,
                 references_added=added,
+                texts_read=read,
             )
         )
     with transaction.atomic():
@@ -213,12 +252,17 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
                 wiki=wiki_code, revid__in=[row.revid for row in rows]
             )
         )
-        # Linked when it carries the drive's hashtags, or adds references (kept apart).
+        # Linked when it carries the drive's hashtags, or adds references (kept apart), or
+        # may: an untagged edit whose texts are unread is kept apart until they are read.
         keep = [
             stored[edit.revid]
             for edit in wanted
             if edit.revid in stored
-            and (edit.revid in tagged_ids or stored[edit.revid].references_added > 0)
+            and (
+                edit.revid in tagged_ids
+                or stored[edit.revid].references_added > 0
+                or not stored[edit.revid].texts_read
+            )
         ]
         linked = set(
             DriveContribution.objects.filter(drive=drive, contribution__in=keep).values_list(

@@ -42,13 +42,19 @@ def _signal_source(contribution: Contribution) -> str:
     return f"{contribution.wiki}:{contribution.revid}"
 
 
-def signals_from_contributions(contribution_ids) -> int:
+def signals_from_contributions(contribution_ids, *, again: bool = False) -> int:
     """One ``tagged_edit`` signal per edit that counts (in any drive) and one
     ``reference_added`` per reference it added, for its library: an edit counting in two
-    drives is one edit of its library. Idempotent (the source names the revision)."""
+    drives is one edit of its library. Idempotent (the source names the revision); ``again``
+    writes them anew, for edits whose references were counted since."""
     counted = list(
         Contribution.objects.filter(pk__in=list(contribution_ids)).counted().exclude(library=None)
     )
+    if again:
+        ActivitySignal.objects.filter(
+            source__in=[_signal_source(c) for c in counted],
+            kind__in=[ActivitySignal.Kind.TAGGED_EDIT, ActivitySignal.Kind.REFERENCE_ADDED],
+        ).delete()
     sources = {_signal_source(c) for c in counted}
     already = set(
         ActivitySignal.objects.filter(

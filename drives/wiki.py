@@ -487,19 +487,37 @@ def _edit(wiki: str, row: dict[str, Any]) -> Edit:
 
 
 def revision_texts(wiki: str, revids: list[int]) -> dict[int, str]:
-    """The wikitext of each revision, 50 revisions per request; missing ones are absent.
+    """The wikitext of each revision, 50 revisions per request; unreadable ones are absent
+    (deleted, their text hidden, or larger than the wiki will send).
 
     A plain ``prop=revisions&revids=`` request: pywikibot's PropertyGenerator adds
-    ``rvlimit``, which MediaWiki refuses together with ``revids`` (invalidparammix).
+    ``rvlimit``, which MediaWiki refuses together with ``revids`` (invalidparammix). When the
+    texts of a batch exceed the API's result size ($wgAPIMaxResultSize, 8 MiB on Wikimedia
+    wikis) MediaWiki sends those that fit, in revision order, and ``continue.rvcontinue``: the
+    id to ask again from, with the same ``revids`` (ApiQueryRevisions). Followed until the
+    batch is complete, or no further text comes.
     """
     texts: dict[int, str] = {}
     for batch in _batches(_unique([int(r) for r in revids]), REVISIONS_PER_REQUEST):
-        result = _query(wiki, prop="revisions", revids=batch, rvprop="ids|content", rvslots="main")
-        pages = result.get("query", {}).get("pages", [])
-        for page in pages.values() if isinstance(pages, dict) else pages:
-            for revision in page.get("revisions", ()):
-                main = revision.get("slots", {}).get("main", {})
-                text = main.get("content", main.get("*"))
-                if text is not None:  # absent when the text is hidden (texthidden)
-                    texts[int(revision["revid"])] = text
+        params: dict[str, Any] = {
+            "prop": "revisions",
+            "revids": batch,
+            "rvprop": "ids|content",
+            "rvslots": "main",
+        }
+        while True:
+            before = len(texts)
+            result = _query(wiki, **params)
+            pages = result.get("query", {}).get("pages", [])
+            for page in pages.values() if isinstance(pages, dict) else pages:
+                for revision in page.get("revisions", ()):
+                    main = revision.get("slots", {}).get("main", {})
+                    text = main.get("content", main.get("*"))
+                    if text is not None:  # absent when the text is hidden (texthidden)
+                        texts[int(revision["revid"])] = text
+            continuation = result.get("continue")
+            if not continuation or len(texts) == before:
+                # Done; or a text alone is larger than the wiki sends: it stays unread.
+                break
+            params = {**params, **continuation}
     return texts

@@ -172,6 +172,17 @@ class ApiError(Exception):
         self.code, self.info, self.extra, self.headers = code, info, extra, headers or {}
 
 
+def _result_size(value: Any) -> int:
+    """ApiResult::size: the bytes of every scalar value (keys do not count)."""
+    if isinstance(value, dict):
+        return sum(_result_size(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_result_size(v) for v in value)
+    if isinstance(value, bool):
+        return 1 if value else 0
+    return len(str(value).encode())
+
+
 def _too_many_values(param: str) -> ApiError:
     return ApiError(
         "toomanyvalues",
@@ -254,6 +265,8 @@ class WikiServer:
         self.request_headers: list[dict[str, str]] = []  # and its HTTP headers, lower-cased
         # A single-database wiki reports its lag as -1 (fixture 26): maxlag=-2 or lower fails.
         self.lag = -1
+        # $wgAPIMaxResultSize (8 MiB by default); tests lower it to see rvcontinue.
+        self.max_result_size = 8 * 1024 * 1024
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -593,9 +606,13 @@ class WikiServer:
                         f'Unrecognized value for parameter "{param}": {value}.'
                     )
         # ApiQuery runs the page set (revids) and prop modules, then lists, then metas.
-        if "revids" in params:
-            self._revisions(params, fv, query, warnings, prop="revisions" in props)
         continuation = None
+        if "revids" in params:
+            continuation = self._revisions(params, fv, query, warnings, prop="revisions" in props)
+            if continuation:
+                # A prop module left part of its batch: the batch is not complete
+                # (ApiContinuationManager); a list's continuation leaves it complete.
+                del result["batchcomplete"]
         if "usercontribs" in lists:
             continuation = self._usercontribs(params, fv, query, warnings)
         if "users" in lists:
@@ -833,7 +850,7 @@ class WikiServer:
 
     # prop=revisions&revids= --------------------------------------------------------------
 
-    def _revisions(self, params, fv, query, warnings, *, prop: bool) -> None:
+    def _revisions(self, params, fv, query, warnings, *, prop: bool) -> dict[str, str] | None:
         raw_ids = _split(params.get("revids"))
         if len(raw_ids) > MULTIVALUE_LIMIT:
             raise _too_many_values("revids")
@@ -864,25 +881,48 @@ class WikiServer:
         bad = [n for n in revids if n not in self.revisions]
         if bad:
             query["badrevids"] = {str(n): {"revid": n, "missing": True} for n in bad}
+        # ApiQueryRevisions in revids mode: ORDER BY rev_id, from rvcontinue on; a revision
+        # whose data would take the result past $wgAPIMaxResultSize is not added, and its id
+        # becomes rvcontinue (the client asks again from it, with the same revids).
         found = sorted(
-            (self.revisions[n] for n in revids if n in self.revisions),
-            key=lambda r: (r.pageid, r.revid),
+            (self.revisions[n] for n in revids if n in self.revisions), key=lambda r: r.revid
         )
+        if prop and "rvcontinue" in params:
+            if not re.fullmatch(r"\d+", params["rvcontinue"]):
+                raise ApiError(
+                    "badcontinue",
+                    "Invalid continue param. You should pass the original value returned by"
+                    " the previous query.",
+                )
+            found = [r for r in found if r.revid >= int(params["rvcontinue"])]
         pages: dict[int, dict[str, Any]] = {}
+        size, continuation = 0, None
         for revision in found:
+            row = None
+            if prop:
+                row = self._revision(revision, params, fv, warnings)
+                size += _result_size(row)
+                if size > self.max_result_size:
+                    # ApiResult::addValue refuses the value and warns; the module continues.
+                    warnings.setdefault("result", []).append(
+                        "This result was truncated because it would otherwise be larger than"
+                        f" the limit of {self.max_result_size:,} bytes."
+                    )
+                    continuation = {"rvcontinue": str(revision.revid)}
+                    break
             page = pages.setdefault(
                 revision.pageid,
                 {"pageid": revision.pageid, "ns": revision.ns, "title": revision.title},
             )
-            if prop:
-                page.setdefault("revisions", []).append(
-                    self._revision(revision, params, fv, warnings)
-                )
+            if row is not None:
+                page.setdefault("revisions", []).append(row)
+        pages = dict(sorted(pages.items()))  # the page set's order: by page id
         if not pages:
-            return  # ApiQuery outputs no "pages" when the page set is empty
+            return continuation  # ApiQuery outputs no "pages" when the page set is empty
         if "indexpageids" in params:
             query["pageids"] = [str(pageid) for pageid in pages]
         query["pages"] = list(pages.values()) if fv == 2 else {str(k): v for k, v in pages.items()}
+        return continuation
 
     def _revision(self, revision: Revision, params, fv, warnings) -> dict[str, Any]:
         # ApiQueryRevisionsBase::extractRevisionInfo, field by field in its order.

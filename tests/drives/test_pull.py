@@ -254,3 +254,42 @@ def test_two_drives_over_the_same_dates_both_count_the_shared_edits_once_each(
     # One edit is one edit of its library, however many drives count it.
     morges = librarians["Demo Librarian"].library
     assert ActivitySignal.objects.filter(library=morges, kind="tagged_edit").count() == 5
+
+
+def test_a_batch_of_large_articles_counts_exactly(demo, librarians, drive):
+    # Each response holds about one and a half texts: every batch continues (rvcontinue).
+    demo.max_result_size = 3 * max(len(r.text.encode()) for r in demo.revisions.values()) // 2
+    run = contributions_pull(drive=drive, now=NOW)
+    assert run.status == PullRun.Status.DONE, run.errors
+    assert len([r for r in demo.requests if r.get("rvcontinue")]) > 1
+    refs = dict(Contribution.objects.values_list("revid", "references_added"))
+    assert refs[2] == 1 and refs[3] == 1 and refs[6] == 2 and refs[9] == 2 and refs[11] == 0
+    assert not Contribution.objects.filter(texts_read=False).exists()
+
+
+def test_texts_that_cannot_be_read_count_no_reference_and_are_read_again(
+    demo, librarians, drive
+):
+    demo.max_result_size = 10  # no text fits: the wiki sends none
+    first = contributions_pull(drive=drive, now=NOW)
+    assert first.status == PullRun.Status.DONE, first.errors
+    # The edits are kept (tagged ones count as edits), their references unknown: none is
+    # counted, never "every reference of the page added" for a parent that did not come.
+    assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17}
+    assert set(Contribution.objects.values_list("texts_read", flat=True)) == {False}
+    assert sum(Contribution.objects.values_list("references_added", flat=True)) == 0
+    assert not ActivitySignal.objects.filter(kind="reference_added").exists()
+
+    demo.max_result_size = 8 * 1024 * 1024  # the texts come through again
+    contributions_pull(drive=drive, now=NOW)
+    refs = dict(Contribution.objects.values_list("revid", "references_added"))
+    assert refs[2] == 1 and refs[6] == 2 and refs[9] == 2
+    assert not Contribution.objects.filter(texts_read=False).exists()
+    assert _kept(drive, tagged=False) == set()  # none of the untagged ones adds a reference
+    morges = librarians["Demo Librarian"].library
+    assert ActivitySignal.objects.filter(library=morges, kind="reference_added").count() == sum(
+        Contribution.objects.filter(library=morges, links__drive=drive)
+        .counted()
+        .values_list("references_added", flat=True)
+    )
+    assert ActivitySignal.objects.filter(library=morges, kind="tagged_edit").count() == 5

@@ -229,3 +229,41 @@ def test_an_empty_wiki_has_no_contributions_and_unknown_revisions():
             wiki.api_url, {"action": "query", "prop": "revisions", "revids": "1", "format": "json"}
         )
         assert json.loads(raw)["query"] == {"badrevids": {"1": {"revid": 1, "missing": ""}}}
+
+
+def test_texts_past_the_result_size_continue_from_the_first_that_did_not_fit():
+    # ApiQueryRevisions in revids mode: by revision id; the first revision that would take
+    # the result past $wgAPIMaxResultSize becomes rvcontinue, the batch is not complete, and
+    # ApiResult warns that it truncated the result.
+    with recorded_wiki() as wiki:
+        revids = [9, 5, 2, 13, 6]
+        wiki.max_result_size = 3 * max(len(wiki.revisions[n].text.encode()) for n in revids) // 2
+        params = {
+            "action": "query",
+            "format": "json",
+            "formatversion": "2",
+            "prop": "revisions",
+            "revids": "|".join(map(str, revids)),
+            "rvprop": "ids|content",
+            "rvslots": "main",
+        }
+        seen, pages = [], []
+        while True:
+            _, _, raw = post(wiki.api_url, params)
+            page = json.loads(raw)
+            pages.append(page)
+            got = [
+                revision["revid"]
+                for p in page["query"].get("pages", [])
+                for revision in p.get("revisions", [])
+            ]
+            if "continue" not in page:
+                seen += got
+                break
+            assert "batchcomplete" not in page and page["continue"]["continue"] == "-||"
+            assert "truncated" in page["warnings"]["result"]["warnings"]
+            assert all(revid < int(page["continue"]["rvcontinue"]) for revid in got)
+            seen += got
+            params = {**params, **page["continue"]}
+        assert len(pages) > 1 and pages[-1]["batchcomplete"] is True
+        assert sorted(seen) == [2, 5, 6, 9, 13] and len(seen) == 5  # each once, none lost
