@@ -6,9 +6,12 @@ stopped (``PullCursor``); what a wiki said about a librarian's username is a ``W
 ``ContributionTally`` holds the counted edits per region and week, for the dashboard.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.roles import visible_region_ids
@@ -88,13 +91,35 @@ class Drive(models.Model):
         return reverse("drives:drive-detail", kwargs={"pk": self.pk})
 
 
+class PullRunQuerySet(ThroughDriveQuerySet):
+    def live(self, *, now=None) -> "PullRunQuerySet":
+        """Runs whose worker was heard of within the lease (DRIVES_PULL_LEASE_SECONDS)."""
+        return self.filter(status=PullRun.Status.RUNNING, heartbeat_at__gte=_lease_start(now))
+
+    def stale(self, *, now=None) -> "PullRunQuerySet":
+        """Runs still marked running whose worker has not been heard of for a lease: dead."""
+        return self.filter(status=PullRun.Status.RUNNING).filter(
+            models.Q(heartbeat_at__lt=_lease_start(now)) | models.Q(heartbeat_at__isnull=True)
+        )
+
+
+def _lease_start(now):
+    return (now or timezone.now()) - timedelta(seconds=settings.DRIVES_PULL_LEASE_SECONDS)
+
+
 class PullRun(models.Model):
-    """One pull of a drive's edits from the wikis: what it did and where it stopped."""
+    """One pull of a drive's edits from the wikis: what it did and where it stopped.
+
+    A running pull beats (``heartbeat_at``) at every page it stores; one not heard of for a
+    lease died with its worker and is closed as interrupted: what it stored stays, and the
+    next pull resumes from the cursors.
+    """
 
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     drive = models.ForeignKey(
         Drive, on_delete=models.CASCADE, related_name="pull_runs", verbose_name=_("drive")
@@ -104,6 +129,7 @@ class PullRun(models.Model):
     )
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last heard of"), null=True, blank=True)
     users = models.PositiveIntegerField(_("users"), default=0)
     requests = models.PositiveIntegerField(_("requests"), default=0)
     edits_seen = models.PositiveIntegerField(_("edits seen"), default=0)
@@ -111,7 +137,7 @@ class PullRun(models.Model):
     untagged_kept = models.PositiveIntegerField(_("untagged edits kept apart"), default=0)
     errors = models.TextField(_("errors"), blank=True)
 
-    objects = ThroughDriveQuerySet.as_manager()
+    objects = PullRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-pk"]

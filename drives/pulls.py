@@ -32,7 +32,11 @@ from .rules import (
     references_added,
     summary_matches,
 )
-from .services import contribution_tallies_refresh, signals_from_contributions
+from .services import (
+    contribution_tallies_refresh,
+    pull_runs_interrupt,
+    signals_from_contributions,
+)
 
 # How long a "no such user" answer is trusted before asking the wiki again.
 ACCOUNT_RECHECK = timedelta(days=30)
@@ -82,10 +86,17 @@ def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
     """Pull the drive's edits from its wikis; return the run's record.
 
     Never raises for a wiki's failure: the run is marked failed with the error, what was
-    stored stays, and the next pull resumes from the stored cursors.
+    stored stays, and the next pull resumes from the stored cursors. A drive whose pull is
+    alive elsewhere is not pulled twice at once: that run is returned as it stands.
     """
     now = now or timezone.now()
-    run = PullRun.objects.create(drive=drive)
+    pull_runs_interrupt()
+    with transaction.atomic():
+        Drive.objects.select_for_update().filter(pk=drive.pk).first()  # one starter at a time
+        live = PullRun.objects.live().filter(drive=drive).first()
+        if live is not None:
+            return live
+        run = PullRun.objects.create(drive=drive, heartbeat_at=timezone.now())
     run.requests_before = requests_before = wiki.request_count()
     pattern = hashtag_pattern(hashtags_parse(drive.hashtags))
     start, end = drive_window(drive, now=now)
@@ -131,6 +142,17 @@ def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
     return run
 
 
+def _beat(run: PullRun) -> None:
+    """Progress for the drive's page, page by page, and the proof that the run is alive."""
+    run.requests = wiki.request_count() - run.requests_before
+    run.heartbeat_at = timezone.now()
+    run.save(
+        update_fields=[
+            "users", "requests", "edits_seen", "edits_kept", "untagged_kept", "heartbeat_at"
+        ]
+    )  # fmt: skip
+
+
 def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> None:
     cursor, _created = PullCursor.objects.get_or_create(
         drive=drive, wiki=wiki_code, users_key=_users_key(names)
@@ -150,9 +172,7 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> N
         _page_store(run, drive, wiki_code, edits, by_name, pattern)
         cursor.token, cursor.window_end = token or "", window_end
         cursor.save(update_fields=["token", "window_end", "updated_at"])
-        # Progress for the drive's page, page by page.
-        run.requests = wiki.request_count() - run.requests_before
-        run.save(update_fields=["users", "requests", "edits_seen", "edits_kept", "untagged_kept"])
+        _beat(run)
     cursor.covered_until, cursor.token = window_end, ""
     cursor.save(update_fields=["covered_until", "token", "updated_at"])
 

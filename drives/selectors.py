@@ -82,14 +82,12 @@ def drive_edits_by_day(drive: Drive, *, user=None) -> list[dict]:
 
 def drives_due(*, now: datetime) -> list[int]:
     """Drives to pull now: open ones every time, those ended in the last week at night; never
-    one whose pull is still running (started within the hour)."""
+    one whose pull is alive (heard of within its lease)."""
     today = timezone.localdate(now)
     drives = Drive.objects.filter(starts_on__lte=today, ends_on__isnull=False).exclude(wikis="")
     if timezone.localtime(now).hour == 2:
         drives = drives.filter(ends_on__gte=today - timedelta(days=7))
     else:
         drives = drives.filter(ends_on__gte=today - timedelta(days=1))
-    running = PullRun.objects.filter(
-        status=PullRun.Status.RUNNING, started_at__gte=now - timedelta(hours=1)
-    ).values("drive_id")
+    running = PullRun.objects.live(now=now).values("drive_id")
     return list(drives.exclude(pk__in=running).values_list("pk", flat=True))

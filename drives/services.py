@@ -14,10 +14,12 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from libraries.models import ActivitySignal, Region
 
-from .models import Contribution, ContributionTally, Drive, DriveContribution
+from .models import Contribution, ContributionTally, Drive, DriveContribution, PullRun
 from .selectors import tally_start
 
 # The drive ----------------------------------------------------------------------------------
@@ -33,6 +35,26 @@ def drive_save(
     drive.save()
     drive.regions.set(regions)
     return drive
+
+
+# Pull runs ----------------------------------------------------------------------------------
+
+
+def pull_runs_interrupt(*, now: datetime | None = None) -> int:
+    """Close the runs whose worker died (not heard of for a lease) as interrupted, saying so
+    in plain words; return how many. What they stored stays; the next pull resumes."""
+    now = now or timezone.now()
+    closed = 0
+    for run in PullRun.objects.stale(now=now):
+        heard = timezone.localtime(run.heartbeat_at or run.started_at)
+        run.status, run.finished_at = PullRun.Status.INTERRUPTED, now
+        run.errors = _(
+            "The pull stopped without finishing: its worker was last heard of at "
+            "%(time)s. What it stored is kept; the next pull resumes where it stopped."
+        ) % {"time": date_format(heard, "SHORT_DATETIME_FORMAT")}
+        run.save(update_fields=["status", "finished_at", "errors"])
+        closed += 1
+    return closed
 
 
 # Signals ------------------------------------------------------------------------------------

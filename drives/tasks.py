@@ -10,7 +10,7 @@ from django.utils import timezone
 from .models import Drive
 from .pulls import contributions_pull
 from .selectors import drives_due
-from .services import contribution_tallies_refresh
+from .services import contribution_tallies_refresh, pull_runs_interrupt
 
 
 @shared_task(acks_late=True)
@@ -27,6 +27,7 @@ def contributions_pull_task(drive_id: int) -> dict:
 def contributions_pull_due_task() -> list[int]:
     """Every hour: pull the drives whose window is open; at night, also those that ended in
     the last week (a pull that failed during the window is made up)."""
+    pull_runs_interrupt()  # a pull whose worker died is closed, and its drive is due again
     due = drives_due(now=timezone.now())
     for drive_id in due:
         contributions_pull_task.delay(drive_id)

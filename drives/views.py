@@ -163,7 +163,8 @@ class DrivePullView(PermissionRequiredMixin, View):
 
     def post(self, request, pk):
         drive = _drive(request, pk)
-        if drive.pull_runs.filter(status=PullRun.Status.RUNNING).exists():
+        services.pull_runs_interrupt()  # a pull whose worker died no longer blocks the button
+        if PullRun.objects.live().filter(drive=drive).exists():
             messages.info(request, _("A pull is already running."))
         else:
             contributions_pull_task.delay(drive.pk)

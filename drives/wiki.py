@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 USERS_PER_REQUEST = 50
 REVISIONS_PER_REQUEST = 50
 # uclimit: rows per usercontribs page; 500 is the maximum for clients without
-# apihighlimits. Tests lower it to see continuation.
+# apihighlimits (settings.WIKI_CONTRIBUTIONS_PER_REQUEST may ask for fewer; tests do, to see
+# continuation).
 CONTRIBUTIONS_PER_REQUEST = 500
 
 USER_AGENT_PRODUCT = "Outreach/0.1"
@@ -452,7 +453,7 @@ def contributions(
         "ucdir": "newer",  # oldest first: ucstart is the earlier bound
         "ucstart": _api_timestamp(start),
         "ucend": _api_timestamp(end),
-        "uclimit": CONTRIBUTIONS_PER_REQUEST,
+        "uclimit": min(CONTRIBUTIONS_PER_REQUEST, settings.WIKI_CONTRIBUTIONS_PER_REQUEST),
     }
     token = resume_from
     carried = "-||"

@@ -221,6 +221,11 @@ WIKI_MAX_WAIT = env.float("WIKI_MAX_WAIT", default=5.0)
 # Seconds of replication lag above which the wiki asks us to come back later; 5 is the
 # value Wikimedia asks of bots (https://www.mediawiki.org/wiki/Manual:Maxlag_parameter).
 WIKI_MAXLAG = env.int("WIKI_MAXLAG", default=5)
+# Rows per usercontribs page: 500 is the API's maximum without apihighlimits.
+WIKI_CONTRIBUTIONS_PER_REQUEST = env.int("WIKI_CONTRIBUTIONS_PER_REQUEST", default=500)
+# A pull not heard of for this long (it beats at every page) died with its worker: it is
+# closed as interrupted and the next pull resumes where it stopped.
+DRIVES_PULL_LEASE_SECONDS = env.int("DRIVES_PULL_LEASE_SECONDS", default=600)
 # Put in the User-Agent of every wiki request, as the Wikimedia User-Agent policy asks.
 WIKI_USER_AGENT_CONTACT = env.str("WIKI_USER_AGENT_CONTACT", default="outreach@localhost")
 

@@ -267,6 +267,8 @@ class WikiServer:
         self.lag = -1
         # $wgAPIMaxResultSize (8 MiB by default); tests lower it to see rvcontinue.
         self.max_result_size = 8 * 1024 * 1024
+        # Seconds every answer takes (a slow wiki, for a pull to be caught mid-way).
+        self.delay = 0.0
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -396,6 +398,8 @@ class WikiServer:
         with self._lock:
             self.requests.append(dict(params))
             self.request_headers.append(dict(headers))
+        if self.delay:
+            self._stopping.wait(self.delay)  # a slow wiki: each answer takes this long
         fv = 2 if params.get("formatversion") in ("2", "latest") else 1
         fault = self._take_fault(params)
         try:

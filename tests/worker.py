@@ -21,10 +21,11 @@ def _database_url() -> str:
 
 
 def start_worker(
-    queue: str, smtp_port: int, *, concurrency: int = 2, **extra_env
+    queue: str, smtp_port: int, *, concurrency: int = 2, log=None, **extra_env
 ) -> subprocess.Popen:
     """A worker process of the project consuming ``queue``, sending mail to the SMTP server
-    on loopback at ``smtp_port``; ``extra_env`` adds settings."""
+    on loopback at ``smtp_port``; ``extra_env`` adds settings; ``log`` (a path) keeps what it
+    prints."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "outreach.settings",
@@ -46,13 +47,13 @@ def start_worker(
         command,
         cwd=BASE_DIR,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(log, "w") if log else subprocess.DEVNULL,  # noqa: SIM115 - the child's
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         start_new_session=True,  # its own process group: killed with its pool processes
     )
 
 
-def wait_for(condition, *, timeout: float, what: str) -> None:
+def wait_for(condition, *, timeout: float, what: str, log=None) -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds (a bound on waiting,
     not an assertion on speed)."""
     deadline = time.monotonic() + timeout
@@ -60,7 +61,8 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
         if condition():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    printed = f"; the worker printed:\n{Path(log).read_text()[-3000:]}" if log else ""
+    raise AssertionError(f"timed out waiting for {what}{printed}")
 
 
 def stop_worker(worker: subprocess.Popen, sig=signal.SIGTERM) -> None:

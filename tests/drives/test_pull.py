@@ -267,9 +267,7 @@ def test_a_batch_of_large_articles_counts_exactly(demo, librarians, drive):
     assert not Contribution.objects.filter(texts_read=False).exists()
 
 
-def test_texts_that_cannot_be_read_count_no_reference_and_are_read_again(
-    demo, librarians, drive
-):
+def test_texts_that_cannot_be_read_count_no_reference_and_are_read_again(demo, librarians, drive):
     demo.max_result_size = 10  # no text fits: the wiki sends none
     first = contributions_pull(drive=drive, now=NOW)
     assert first.status == PullRun.Status.DONE, first.errors
