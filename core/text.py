@@ -1,4 +1,8 @@
-"""Text rules every app applies the same way: slugs that no row uses yet, email addresses."""
+"""Text rules every app applies the same way: slugs that no row uses yet, email addresses,
+wiki usernames."""
+
+import re
+import unicodedata
 
 from django.utils.text import slugify
 
@@ -18,3 +22,10 @@ def normalize_email(email: str) -> str:
     email = email.strip()
     local, sep, domain = email.rpartition("@")
     return f"{local}{sep}{domain.lower()}" if sep else email
+
+
+def normalize_wiki_username(name: str) -> str:
+    """A wiki username as MediaWiki reads it, but for the case of its first letter (which
+    depends on the wiki, see drives.wiki): Unicode NFC (MediaWiki normalises every request
+    to it), underscores as spaces, runs of spaces as one, no space around."""
+    return re.sub(r"[ _]+", " ", unicodedata.normalize("NFC", name)).strip()

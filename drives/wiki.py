@@ -38,6 +38,8 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from core.text import normalize_wiki_username
+
 logger = logging.getLogger(__name__)
 
 # The MediaWiki API's limit of 50 values per multi-value parameter (ucuser, ususers,
@@ -387,10 +389,20 @@ def _api_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _canonical_username(name: str) -> str:
-    # MediaWiki's form of a user name: underscores are spaces, the first letter upper case.
-    name = re.sub(r"[ _]+", " ", name).strip()
-    return name[:1].upper() + name[1:]
+def _canonical_username(name: str, *, first_letter: bool = True) -> str:
+    """MediaWiki's form of a user name: NFC, underscores as spaces, and the first letter upper
+    case where the wiki's User namespace is "first-letter" ($wgCapitalLinks, as on every
+    Wikipedia); Wiktionaries are "case-sensitive"."""
+    name = normalize_wiki_username(name)
+    return name[:1].upper() + name[1:] if first_letter else name
+
+
+def _first_letter(wiki: str) -> bool:
+    """Whether the wiki capitalises the first letter of user names (siteinfo namespaces)."""
+    try:
+        return _site(wiki).namespaces[2].case == "first-letter"
+    except (KeyError, AttributeError):
+        return True
 
 
 # The public API -----------------------------------------------------------------------------
@@ -403,6 +415,7 @@ def users_info(wiki: str, names: list[str]) -> dict[str, UserInfo]:
     as given; ``UserInfo.name`` is the wiki's spelling (first letter upper case, spaces).
     """
     wanted = _unique(names)
+    first_letter = _first_letter(wiki) if wanted else True
     found: dict[str, UserInfo] = {}
     for batch in _batches(wanted, USERS_PER_REQUEST):
         result = _query(wiki, list="users", ususers=batch, usprop="groups")
@@ -417,7 +430,7 @@ def users_info(wiki: str, names: list[str]) -> dict[str, UserInfo]:
             found[row["name"]] = info
     answer = {}
     for name in wanted:
-        info = found.get(name) or found.get(_canonical_username(name))
+        info = found.get(name) or found.get(_canonical_username(name, first_letter=first_letter))
         if info is None:  # the wiki did not mention it: treat it as not a valid account
             info = UserInfo(name=name, exists=False, valid=False, bot=False)
         answer[name] = info

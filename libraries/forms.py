@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import NoLineBreaksMixin, VisibleChoicesMixin
-from core.text import normalize_email
+from core.text import normalize_email, normalize_wiki_username
 
 from .models import (
     ActivitySignal,
@@ -131,6 +131,9 @@ class LibrarianForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
+
+    def clean_wiki_username(self) -> str:
+        return normalize_wiki_username(self.cleaned_data["wiki_username"])
 
 
 class MailingListForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):

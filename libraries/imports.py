@@ -49,7 +49,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.roles import visible_region_ids
-from core.text import normalize_email
+from core.text import normalize_email, normalize_wiki_username
 
 from . import services
 from .models import Librarian, Library, MailingList, Region, normalize_languages
@@ -926,6 +926,7 @@ class _Importer:
                 )
         return {
             **{column: value(column) for column in _LIBRARIAN_TEXT_FIELDS},
+            "wiki_username": normalize_wiki_username(value("wiki_username")),
             "email": email,
             "language": language,
             "consent_at": consent_at,

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,7 +228,11 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != API_PATH:
             self._send(404, [("content-type", "text/html; charset=utf-8")], b"Not Found")
             return
-        params = dict(parse_qsl(encoded, keep_blank_values=True, encoding="utf-8"))
+        # WebRequest normalises every value to Unicode NFC before any module sees it.
+        params = {
+            key: unicodedata.normalize("NFC", value)
+            for key, value in parse_qsl(encoded, keep_blank_values=True, encoding="utf-8")
+        }
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, headers, body = wiki.handle(params, headers, self.client_address[0])
         self._send(status, headers, body)

@@ -11,7 +11,7 @@ from drives.models import Contribution, Drive, DriveContribution, PullCursor, Pu
 from drives.pulls import contributions_pull
 from drives.selectors import drive_leaderboard
 from drives.services import contribution_count_in
-from libraries.models import ActivitySignal
+from libraries.models import ActivitySignal, Librarian
 from tests.factories import LibrarianFactory, LibraryFactory
 
 pytestmark = pytest.mark.django_db
@@ -291,3 +291,23 @@ def test_texts_that_cannot_be_read_count_no_reference_and_are_read_again(demo, l
         .values_list("references_added", flat=True)
     )
     assert ActivitySignal.objects.filter(library=morges, kind="tagged_edit").count() == 5
+
+
+def test_a_username_typed_in_decomposed_unicode_with_underscores_is_found(
+    demo, librarians, drive
+):
+    # "Exemple Bibliothécaire" as a keyboard may write it: e + combining acute, underscores.
+    librarian = librarians["Exemple Bibliothécaire"]
+    Librarian.objects.filter(pk=librarian.pk).update(
+        wiki_username="exemple_Bibliothe\u0301caire"
+    )
+    run = contributions_pull(drive=drive, now=NOW)
+    account = WikiAccount.objects.get(librarian=librarian)
+    assert account.exists and account.wiki_name == "Exemple Bibliothécaire"
+    assert run.users == 3
+    nyon = set(
+        Contribution.objects.in_drive(drive)
+        .filter(librarian=librarian)
+        .values_list("revid", flat=True)
+    )
+    assert nyon == {3, 6, 9}

@@ -41,9 +41,10 @@ def test_starting_up_offline_with_an_empty_cache_needs_no_user_config(demo, tmp_
     asked = [(r.get("meta"), r.get("list"), r.get("prop")) for r in demo.requests]
     assert asked == [
         ("userinfo", None, None),  # pywikibot.Site() asks who we are (fixture 01)
-        ("userinfo", "users", None),
-        ("siteinfo|userinfo", None, None),  # lazily, before the first prop= (04, 15)
+        # The namespaces (04), for the case of user names, lazily before the first list=.
         ("siteinfo|userinfo", None, None),
+        ("userinfo", "users", None),
+        ("siteinfo|userinfo", None, None),  # lazily, before the first prop= (15)
         ("userinfo", None, "revisions"),
     ]
     # pywikibot fixes its base directory when it is first imported in a process (see the
@@ -338,3 +339,10 @@ def test_a_fresh_process_ignores_a_user_config_in_its_directory(server, tmp_path
     assert done.stdout.strip().endswith("True")
     assert sorted(p.name for p in workdir.iterdir()) == ["user-config.py"]
     assert list(home.iterdir()) == []  # no ~/.pywikibot either
+
+
+def test_a_name_in_decomposed_unicode_is_the_account_the_wiki_knows(demo):
+    # MediaWiki normalises every request to NFC; the answer names the account that way.
+    name = "Exemple_Bibliothe\u0301caire"
+    info = wiki.users_info("demo", [name])
+    assert info[name].exists and info[name].name == "Exemple Bibliothécaire"

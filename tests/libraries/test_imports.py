@@ -432,7 +432,7 @@ def test_a_changed_row_updates_in_place_and_never_duplicates(vaud):
                 "email": "ANNE@vallorbe.example.org",
                 "address": "Rue B 2",
                 "role": "Directrice",
-                "wiki_username": "Anne R.",
+                "wiki_username": "Anne_R.",
             }
         )
     )
@@ -445,6 +445,7 @@ def test_a_changed_row_updates_in_place_and_never_duplicates(vaud):
     anne.refresh_from_db()
     assert library.address == "Rue B 2"
     assert library.name == "Bibliothèque de Vallorbe"  # the key is not rewritten
+    # Kept as MediaWiki reads it: underscores are spaces.
     assert (anne.role, anne.wiki_username) == ("Directrice", "Anne R.")
     assert anne.email == "anne@vallorbe.example.org"
     assert library.updated_at > updated_at[0] and anne.updated_at > updated_at[1]

@@ -296,3 +296,19 @@ def test_a_mailing_list_is_created_with_its_members(coordinator_client, vaud):
     assert set(mailing_list.members.all()) == {morges, nyon}
     page = coordinator_client.get(mailing_list.get_absolute_url()).content.decode()
     assert morges.name in page and nyon.name in page
+
+
+def test_a_wiki_username_is_kept_as_mediawiki_reads_it(coordinator_client):
+    librarian = LibrarianFactory()
+    coordinator_client.post(
+        reverse("libraries:librarian-update", args=[librarian.pk]),
+        {
+            "library": librarian.library.pk,
+            "name": librarian.name,
+            "email": librarian.email,
+            "language": "fr",
+            "wiki_username": "  Exemple__Bibliothe\u0301caire ",
+        },
+    )
+    librarian.refresh_from_db()
+    assert librarian.wiki_username == "Exemple Bibliothécaire"  # NFC, spaces
