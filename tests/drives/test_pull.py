@@ -293,14 +293,10 @@ def test_texts_that_cannot_be_read_count_no_reference_and_are_read_again(demo, l
     assert ActivitySignal.objects.filter(library=morges, kind="tagged_edit").count() == 5
 
 
-def test_a_username_typed_in_decomposed_unicode_with_underscores_is_found(
-    demo, librarians, drive
-):
+def test_a_username_typed_in_decomposed_unicode_with_underscores_is_found(demo, librarians, drive):
     # "Exemple Bibliothécaire" as a keyboard may write it: e + combining acute, underscores.
     librarian = librarians["Exemple Bibliothécaire"]
-    Librarian.objects.filter(pk=librarian.pk).update(
-        wiki_username="exemple_Bibliothe\u0301caire"
-    )
+    Librarian.objects.filter(pk=librarian.pk).update(wiki_username="exemple_Bibliothe\u0301caire")
     run = contributions_pull(drive=drive, now=NOW)
     account = WikiAccount.objects.get(librarian=librarian)
     assert account.exists and account.wiki_name == "Exemple Bibliothécaire"
