@@ -105,6 +105,8 @@ def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
     )
     wiki_code = ""
     try:
+        if problem := wiki.contact_problem(drive_wikis(drive)):
+            raise ValueError(problem)
         if start >= end:
             raise ValueError(_("The drive's window has not started yet."))
         for wiki_code in drive_wikis(drive):

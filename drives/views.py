@@ -28,7 +28,9 @@ from libraries.models import Librarian
 from . import selectors, services
 from .forms import DriveForm
 from .models import Contribution, Drive, DriveContribution, PullRun, WikiAccount
+from .rules import drive_wikis
 from .tasks import contributions_pull_task
+from .wiki import contact_problem
 
 CONTRIBUTIONS_PAGE_SIZE = 50
 
@@ -164,7 +166,9 @@ class DrivePullView(PermissionRequiredMixin, View):
     def post(self, request, pk):
         drive = _drive(request, pk)
         services.pull_runs_interrupt()  # a pull whose worker died no longer blocks the button
-        if PullRun.objects.live().filter(drive=drive).exists():
+        if problem := contact_problem(drive_wikis(drive)):
+            messages.error(request, problem)
+        elif PullRun.objects.live().filter(drive=drive).exists():
             messages.info(request, _("A pull is already running."))
         else:
             contributions_pull_task.delay(drive.pk)

@@ -23,6 +23,7 @@ retry cannot fix (``toomanyvalues``, ``baduser``, ``badtimestamp``, …) raise
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -35,8 +36,10 @@ from datetime import UTC, datetime
 from http import cookiejar
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from core.text import normalize_wiki_username
 
@@ -403,6 +406,46 @@ def _first_letter(wiki: str) -> bool:
         return _site(wiki).namespaces[2].case == "first-letter"
     except (KeyError, AttributeError):
         return True
+
+
+# The User-Agent policy -----------------------------------------------------------------------
+
+# Domains reserved for examples and tests (RFC 2606, RFC 6761): nobody reads mail there.
+_PLACEHOLDER_DOMAINS = re.compile(
+    r"(^|\.)(localhost|example(\.(com|net|org))?|test|invalid|local)$", re.IGNORECASE
+)
+
+
+def _is_public(api_url: str) -> bool:
+    """Whether a wiki is out on the network (Wikipedia) rather than on this machine or a
+    private network (a test wiki, a chapter's own)."""
+    host = urlsplit(api_url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_private or address.is_link_local)
+
+
+def contact_problem(wiki_codes: list[str] | None = None) -> str:
+    """Why the wikis would refuse our requests' User-Agent, or "" when nothing stands in the
+    way. Wikimedia's User-Agent policy asks for a way to reach the operator (an email address
+    or a web page); a placeholder or an address on localhost reaches nobody, and Wikimedia
+    blocks such clients. Wikis on this machine or a private network are not concerned."""
+    codes = settings.WIKIS if wiki_codes is None else wiki_codes
+    if not any(_is_public(settings.WIKIS[code]) for code in codes if code in settings.WIKIS):
+        return ""
+    contact = settings.WIKI_USER_AGENT_CONTACT.strip()
+    domain = urlsplit(contact).hostname if "://" in contact else contact.rpartition("@")[2]
+    if not contact or not domain or _PLACEHOLDER_DOMAINS.search(domain.rstrip(".")):
+        return _(
+            "WIKI_USER_AGENT_CONTACT is “%(contact)s”: the wikis ask for an address or a web "
+            "page where the chapter can be reached (Wikimedia's User-Agent policy), and block "
+            "clients without one. Set it in the environment, then pull again."
+        ) % {"contact": contact}
+    return ""
 
 
 # The public API -----------------------------------------------------------------------------

@@ -137,3 +137,23 @@ def test_the_addresses_of_drives_as_campaigns_redirect_for_good(coordinator_clie
 def test_the_old_addresses_still_ask_for_a_login(client):
     response = client.get("/campaigns/1/drive/")
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_a_drive_on_a_public_wiki_is_not_pulled_with_a_placeholder_contact(
+    coordinator_client, settings
+):
+    settings.WIKIS = {"frwiki": "https://fr.wikipedia.org/w/api.php"}
+    settings.WIKI_USER_AGENT_CONTACT = "outreach@localhost"
+    drive = _drive()
+    response = coordinator_client.post(reverse("drives:drive-pull", args=[drive.pk]), follow=True)
+    assert "WIKI_USER_AGENT_CONTACT" in response.content.decode()
+    assert not drive.pull_runs.exists()  # nothing asked of Wikipedia
+    # The hourly task's pull says the same on the run.
+    from drives.pulls import contributions_pull
+
+    run = contributions_pull(drive=drive)
+    assert run.status == "failed" and "User-Agent" in run.errors
+    settings.WIKI_USER_AGENT_CONTACT = "outreach@wikimedia.ch"
+    from drives.wiki import contact_problem
+
+    assert contact_problem(["frwiki"]) == ""

@@ -22,6 +22,8 @@ PRODUCTION_ENV = {
     "EMAIL_URL": "smtp+tls://outreach:secret@smtp.example.org:587",
     "DEFAULT_FROM_EMAIL": "Wikimedia CH <outreach@example.org>",
     "TIME_ZONE": "Europe/Zurich",
+    # Where the wikis' operators can reach the chapter (Wikimedia User-Agent policy).
+    "WIKI_USER_AGENT_CONTACT": "outreach@wikimedia.ch",
 }
 
 
@@ -41,6 +43,13 @@ def test_check_deploy_reports_nothing_with_production_values():
     result = _manage("check", "--deploy", "--fail-level", "DEBUG", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_warns_while_the_wikis_user_agent_contact_is_a_placeholder():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "WIKI_USER_AGENT_CONTACT"}
+    result = _manage("check", "--deploy", env=env)
+    assert "drives.W001" in result.stdout + result.stderr
+    assert "outreach@localhost" in result.stdout + result.stderr
 
 
 def test_production_collects_the_static_files_with_their_manifest(tmp_path):
