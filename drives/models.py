@@ -65,6 +65,8 @@ class Drive(models.Model):
     regions = models.ManyToManyField(
         Region, blank=True, related_name="+", verbose_name=_("regions")
     )
+    # When the whole window was read again after it closed, for the edits that came late.
+    window_reread_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -152,7 +154,7 @@ class PullCursor(models.Model):
     """How far a drive's pull got for one batch of usernames on one wiki.
 
     Everything before ``covered_until`` is stored. A pull that failed mid-way keeps the
-    continuation ``token`` of the last page it stored (valid for ``window_end``), and the next
+    continuation ``token`` of the last page it stored (valid for its window), and the next
     pull resumes from there.
     """
 
@@ -162,6 +164,8 @@ class PullCursor(models.Model):
     users_key = models.CharField(max_length=64)
     covered_until = models.DateTimeField(null=True, blank=True)
     token = models.CharField(max_length=255, blank=True)
+    # The window the token belongs to: a resumed pull asks with the same one.
+    window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -82,8 +82,13 @@ def _accounts_check(wiki_code: str, librarians: list[Librarian], now: datetime) 
     }
 
 
-def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
+def contributions_pull(
+    *, drive: Drive, now: datetime | None = None, whole: bool = False
+) -> PullRun:
     """Pull the drive's edits from its wikis; return the run's record.
+
+    Each pull reads from where the last one got, less DRIVES_PULL_OVERLAP_HOURS; ``whole``
+    reads the whole window again (once after it closed, for the edits that came late).
 
     Never raises for a wiki's failure: the run is marked failed with the error, what was
     stored stays, and the next pull resumes from the stored cursors. A drive whose pull is
@@ -117,7 +122,7 @@ def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
             names = sorted(by_name)
             for first in range(0, len(names), wiki.USERS_PER_REQUEST):
                 batch = names[first : first + wiki.USERS_PER_REQUEST]
-                _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end)
+                _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end, whole)
             # What could not be read on an earlier pull (or just now) is asked for again.
             texts_read_again(drive=drive, wiki_code=wiki_code)
     except wiki.WikiError as error:
@@ -136,6 +141,8 @@ def contributions_pull(*, drive: Drive, now: datetime | None = None) -> PullRun:
         run.status, run.errors = PullRun.Status.FAILED, str(error)
     else:
         run.status = PullRun.Status.DONE
+        if whole:
+            Drive.objects.filter(pk=drive.pk).update(window_reread_at=timezone.now())
     run.requests = wiki.request_count() - requests_before
     run.finished_at = timezone.now()
     run.save()
@@ -155,16 +162,23 @@ def _beat(run: PullRun) -> None:
     )  # fmt: skip
 
 
-def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> None:
+def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end, whole) -> None:
     cursor, _created = PullCursor.objects.get_or_create(
         drive=drive, wiki=wiki_code, users_key=_users_key(names)
     )
     if cursor.token:
         # Resume the interrupted pull: same window, from the page after the last one stored.
-        resume_from, window_end = cursor.token, cursor.window_end
+        resume_from = cursor.token
+        window_start, window_end = cursor.window_start or start, cursor.window_end
     else:
         resume_from, window_end = None, end
-    window_start = max(start, cursor.covered_until or start)
+        if whole or cursor.covered_until is None:
+            window_start = start
+        else:
+            # Edits dated before the last pull may become visible only now (replica lag, an
+            # undeleted page, an import): the last hours are read again, and stored once.
+            overlap = timedelta(hours=settings.DRIVES_PULL_OVERLAP_HOURS)
+            window_start = max(start, cursor.covered_until - overlap)
     if window_start >= window_end:
         return
     pages = wiki.contributions(
@@ -172,8 +186,8 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end) -> N
     )
     for edits, token in pages:
         _page_store(run, drive, wiki_code, edits, by_name, pattern)
-        cursor.token, cursor.window_end = token or "", window_end
-        cursor.save(update_fields=["token", "window_end", "updated_at"])
+        cursor.token, cursor.window_start, cursor.window_end = token or "", window_start, window_end
+        cursor.save(update_fields=["token", "window_start", "window_end", "updated_at"])
         _beat(run)
     cursor.covered_until, cursor.token = window_end, ""
     cursor.save(update_fields=["covered_until", "token", "updated_at"])

@@ -91,3 +91,16 @@ def drives_due(*, now: datetime) -> list[int]:
         drives = drives.filter(ends_on__gte=today - timedelta(days=1))
     running = PullRun.objects.live(now=now).values("drive_id")
     return list(drives.exclude(pk__in=running).values_list("pk", flat=True))
+
+
+def drives_to_reread(*, now: datetime) -> list[int]:
+    """Drives whose window closed and was not read again whole since: the night's pull reads
+    it all once more, for the edits that became visible late."""
+    if timezone.localtime(now).hour != 2:
+        return []
+    today = timezone.localdate(now)
+    return list(
+        Drive.objects.filter(
+            ends_on__lt=today, ends_on__gte=today - timedelta(days=7), window_reread_at=None
+        ).values_list("pk", flat=True)
+    )

@@ -9,17 +9,18 @@ from django.utils import timezone
 
 from .models import Drive
 from .pulls import contributions_pull
-from .selectors import drives_due
+from .selectors import drives_due, drives_to_reread
 from .services import contribution_tallies_refresh, pull_runs_interrupt
 
 
 @shared_task(acks_late=True)
-def contributions_pull_task(drive_id: int) -> dict:
-    """Pull one drive's edits; a failed pull is recorded and resumed by the next one."""
+def contributions_pull_task(drive_id: int, whole: bool = False) -> dict:
+    """Pull one drive's edits (``whole``: its whole window again); a failed pull is recorded
+    and resumed by the next one."""
     drive = Drive.objects.filter(pk=drive_id).first()
     if drive is None:
         return {}
-    run = contributions_pull(drive=drive)
+    run = contributions_pull(drive=drive, whole=whole)
     return {"status": run.status, "kept": run.edits_kept, "requests": run.requests}
 
 
@@ -28,9 +29,11 @@ def contributions_pull_due_task() -> list[int]:
     """Every hour: pull the drives whose window is open; at night, also those that ended in
     the last week (a pull that failed during the window is made up)."""
     pull_runs_interrupt()  # a pull whose worker died is closed, and its drive is due again
-    due = drives_due(now=timezone.now())
+    now = timezone.now()
+    due = drives_due(now=now)
+    reread = set(drives_to_reread(now=now))
     for drive_id in due:
-        contributions_pull_task.delay(drive_id)
+        contributions_pull_task.delay(drive_id, whole=drive_id in reread)
     return due
 
 

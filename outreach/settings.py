@@ -223,6 +223,9 @@ WIKI_MAX_WAIT = env.float("WIKI_MAX_WAIT", default=5.0)
 WIKI_MAXLAG = env.int("WIKI_MAXLAG", default=5)
 # Rows per usercontribs page: 500 is the API's maximum without apihighlimits.
 WIKI_CONTRIBUTIONS_PER_REQUEST = env.int("WIKI_CONTRIBUTIONS_PER_REQUEST", default=500)
+# Every pull reads the last hours again: edits dated before the last pull may appear only
+# later (replica lag, an undeleted page, an import). Upserts keep it from counting twice.
+DRIVES_PULL_OVERLAP_HOURS = env.int("DRIVES_PULL_OVERLAP_HOURS", default=48)
 # A pull not heard of for this long (it beats at every page) died with its worker: it is
 # closed as interrupted and the next pull resumes where it stopped.
 DRIVES_PULL_LEASE_SECONDS = env.int("DRIVES_PULL_LEASE_SECONDS", default=600)

@@ -1,7 +1,7 @@
 """Pulling a drive's contributions from a real HTTP server speaking the MediaWiki API, which
 holds the wiki recorded in shared/fixtures/mediawiki-1.39 (tests.wiki_server)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -9,8 +9,9 @@ from django.urls import reverse
 from drives import wiki
 from drives.models import Contribution, Drive, DriveContribution, PullCursor, PullRun, WikiAccount
 from drives.pulls import contributions_pull
-from drives.selectors import drive_leaderboard
+from drives.selectors import drive_leaderboard, drives_to_reread
 from drives.services import contribution_count_in
+from drives.tasks import contributions_pull_task
 from libraries.models import ActivitySignal, Librarian
 from tests.factories import LibrarianFactory, LibraryFactory
 
@@ -90,8 +91,15 @@ def test_pulling_again_adds_nothing_twice_and_asks_only_for_what_is_new(demo, li
     assert again.status == "done" and again.edits_kept == 0
     assert len(_kept(drive)) == 9 and Contribution.objects.count() == stored
     assert ActivitySignal.objects.count() == signals
-    # Nothing new to ask: the window is covered, the accounts are known.
-    assert not [r for r in demo.requests if r.get("list") in ("users", "usercontribs")]
+    # The accounts are known; of the window, only the last DRIVES_PULL_OVERLAP_HOURS are
+    # read again (late edits), and no text: what they hold is stored.
+    assert not [r for r in demo.requests if r.get("list") == "users"]
+    [contribs] = [r for r in demo.requests if r.get("list") == "usercontribs"]
+    assert (contribs["ucstart"], contribs["ucend"]) == (
+        "2026-11-21T12:00:00Z",
+        "2026-11-23T12:00:00Z",
+    )
+    assert not [r for r in demo.requests if r.get("prop") == "revisions"]
 
 
 def test_an_unknown_username_is_flagged_and_not_asked_again(demo, librarians, drive):
@@ -307,3 +315,47 @@ def test_a_username_typed_in_decomposed_unicode_with_underscores_is_found(demo, 
         .values_list("revid", flat=True)
     )
     assert nyon == {3, 6, 9}
+
+
+def _late_revision(demo, revid, when):
+    """A tagged edit by Demo Librarian that the wiki shows only from now on, dated ``when``."""
+    demo.add_revision(
+        revid=revid,
+        parentid=0,
+        pageid=100 + revid,
+        ns=0,
+        title=f"Page apparue tard {revid}",
+        user="Demo Librarian",
+        timestamp=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        comment="Source ajoutée #1lib1ref",
+        text="Texte.<ref>Une source.</ref>",
+    )
+
+
+def test_an_edit_that_appears_after_a_pull_but_is_dated_before_it_is_found_next_time(
+    demo, librarians, drive
+):
+    contributions_pull(drive=drive, now=NOW)
+    # Replica lag, an undeleted page, an import: dated two hours before the last pull.
+    _late_revision(demo, 40, NOW - timedelta(hours=2))
+    run = contributions_pull(drive=drive, now=NOW + timedelta(hours=1))
+    assert run.edits_kept == 1 and 40 in _kept(drive, tagged=True)
+    # Read again at the next pull too: stored once, counted once.
+    again = contributions_pull(drive=drive, now=NOW + timedelta(hours=2))
+    assert again.edits_kept == 0 and Contribution.objects.filter(revid=40).count() == 1
+    assert ActivitySignal.objects.filter(source="demo:40", kind="tagged_edit").count() == 1
+
+
+def test_the_night_after_the_window_closed_reads_it_whole_once(demo, librarians, drive):
+    drive.ends_on = date(2026, 11, 23)
+    drive.save()
+    contributions_pull(drive=drive, now=NOW)
+    # Beyond the overlap of the hourly pulls: dated five days before the window closed.
+    _late_revision(demo, 41, NOW - timedelta(days=5))
+    night = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)  # 02:30 in Zurich
+    assert drives_to_reread(now=night) == [drive.pk]
+    contributions_pull_task.delay(drive.pk, whole=True)
+    assert 41 in _kept(drive, tagged=True)
+    drive.refresh_from_db()
+    assert drive.window_reread_at is not None
+    assert drives_to_reread(now=night + timedelta(days=1)) == []  # once
