@@ -12,10 +12,12 @@ talking to the wikis goes through ``drives.wiki``; which edits count is ``drives
 from __future__ import annotations
 
 import hashlib
+import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -117,14 +119,15 @@ def contributions_pull(
         for wiki_code in drive_wikis(drive):
             if wiki_code not in settings.WIKIS:
                 raise ValueError(_("Unknown wiki: %(code)s") % {"code": wiki_code})
-            by_name = _accounts_check(wiki_code, librarians, now)
-            run.users += len(by_name)
-            names = sorted(by_name)
-            for first in range(0, len(names), wiki.USERS_PER_REQUEST):
-                batch = names[first : first + wiki.USERS_PER_REQUEST]
-                _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end, whole)
-            # What could not be read on an earlier pull (or just now) is asked for again.
-            texts_read_again(drive=drive, wiki_code=wiki_code)
+            with _wiki_turn(run, wiki_code):
+                by_name = _accounts_check(wiki_code, librarians, now)
+                run.users += len(by_name)
+                names = sorted(by_name)
+                for first in range(0, len(names), wiki.USERS_PER_REQUEST):
+                    batch = names[first : first + wiki.USERS_PER_REQUEST]
+                    _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end, whole)
+                # What could not be read on an earlier pull (or just now) is asked again.
+                texts_read_again(drive=drive, wiki_code=wiki_code)
     except wiki.WikiError as error:
         if error.transient:
             message = _(
@@ -140,7 +143,7 @@ def contributions_pull(
     except ValueError as error:
         run.status, run.errors = PullRun.Status.FAILED, str(error)
     else:
-        run.status = PullRun.Status.DONE
+        run.status, run.errors = PullRun.Status.DONE, ""
         if whole:
             Drive.objects.filter(pk=drive.pk).update(window_reread_at=timezone.now())
     run.requests = wiki.request_count() - requests_before
@@ -151,13 +154,61 @@ def contributions_pull(
     return run
 
 
-def _beat(run: PullRun) -> None:
+# One pull at a time per wiki across every worker (API etiquette: requests in series): the
+# others wait their turn, beating, at most this long.
+WIKI_TURN_POLL = 5.0
+WIKI_TURN_WAIT = 30 * 60
+
+
+@contextmanager
+def _wiki_turn(run: PullRun, wiki_code: str):
+    """Hold ``wiki_code`` for this pull: a PostgreSQL advisory lock, released at the end or
+    by the database when the worker's connection dies with it. SQLite (``make run``: one
+    process) needs none."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    digest = hashlib.sha256(f"drives.wiki:{wiki_code}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    waited = 0.0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            if cursor.fetchone()[0]:
+                break
+            if waited >= WIKI_TURN_WAIT:
+                raise ValueError(
+                    _(
+                        "Another pull from %(wiki)s went on for more than %(minutes)d minutes: "
+                        "this one stopped; the next pull resumes where it stopped."
+                    )
+                    % {"wiki": wiki_code, "minutes": WIKI_TURN_WAIT // 60}
+                )
+            run.errors = _(
+                "Waiting for another pull from %(wiki)s to finish: the wikis are asked one "
+                "request at a time."
+            ) % {"wiki": wiki_code}
+            _beat(run, "errors")
+            time.sleep(WIKI_TURN_POLL)
+            waited += WIKI_TURN_POLL
+    if run.errors:
+        run.errors = ""
+        _beat(run, "errors")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _beat(run: PullRun, *fields: str) -> None:
     """Progress for the drive's page, page by page, and the proof that the run is alive."""
     run.requests = wiki.request_count() - run.requests_before
     run.heartbeat_at = timezone.now()
     run.save(
         update_fields=[
-            "users", "requests", "edits_seen", "edits_kept", "untagged_kept", "heartbeat_at"
+            "users", "requests", "edits_seen", "edits_kept", "untagged_kept", "heartbeat_at",
+            *fields,
         ]
     )  # fmt: skip
 

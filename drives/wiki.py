@@ -164,9 +164,30 @@ def _import_pywikibot() -> Any:
             from pywikibot.comms import http
 
             _prepare_session(http.session)
+            _quiet(pywikibot)
             _pywikibot = pywikibot
         _configure(_pywikibot.config, cache_dir)
         return _pywikibot
+
+
+class _AtDebug(logging.Handler):
+    """pywikibot's own log, passed on to ours at DEBUG: its tracebacks of a failed try would
+    repeat, at ERROR on the worker's terminal, what ``_call`` says in one line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pywikibot: %s", record.getMessage(), exc_info=record.exc_info)
+
+
+def _quiet(pywikibot: Any) -> None:
+    from pywikibot import bot
+
+    bot.init_handlers()  # now, so that pywikibot does not set up its terminal output later
+    pywiki = logging.getLogger("pywiki")
+    for handler in list(pywiki.handlers):
+        pywiki.removeHandler(handler)
+    pywiki.addHandler(_AtDebug())
+    pywiki.propagate = False
 
 
 def _configure(config: Any, cache_dir: Path) -> None:
@@ -210,6 +231,10 @@ def _prepare_session(session: Any) -> None:
     class CountingAdapter(requests.adapters.HTTPAdapter):
         def send(self, request, **kwargs):
             global _request_count
+            read = getattr(_last, "read_timeout", None)
+            if read is not None:  # a request that takes longer, such as 50 full texts
+                connect, _read = kwargs.get("timeout") or (None, None)
+                kwargs["timeout"] = (connect, read)
             with _count_lock:
                 _request_count += 1
             _last.status = _last.api_error = _last.retry_after = _last.failure = None
@@ -327,6 +352,7 @@ def _call(wiki: str, request: Callable[[], T], site: Any = None) -> T:
                 attempts,
                 pause,
             )
+            logger.debug("wiki %s: try %d failed", wiki, attempt, exc_info=exc)
             if site is not None:
                 # pywikibot's throttle would hold the next request for the whole
                 # Retry-After of the last answer, uncapped: we have just waited instead.
@@ -564,7 +590,12 @@ def revision_texts(wiki: str, revids: list[int]) -> dict[int, str]:
         }
         while True:
             before = len(texts)
-            result = _query(wiki, **params)
+            # 50 texts of long articles take a wiki longer than a list: their own timeout.
+            _last.read_timeout = float(settings.WIKI_TEXTS_TIMEOUT)
+            try:
+                result = _query(wiki, **params)
+            finally:
+                _last.read_timeout = None
             pages = result.get("query", {}).get("pages", [])
             for page in pages.values() if isinstance(pages, dict) else pages:
                 for revision in page.get("revisions", ()):

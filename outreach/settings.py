@@ -216,6 +216,8 @@ WIKI_CACHE_DIR = Path(env.str("WIKI_CACHE_DIR", default=str(BASE_DIR / "var" / "
 # Seconds to wait for a wiki's answer; a call gives up after WIKI_ATTEMPTS tries.
 WIKI_TIMEOUT = env.float("WIKI_TIMEOUT", default=5.0)
 WIKI_ATTEMPTS = env.int("WIKI_ATTEMPTS", default=3)
+# The same for a request of revision texts: 50 full texts of long articles take longer.
+WIKI_TEXTS_TIMEOUT = env.float("WIKI_TEXTS_TIMEOUT", default=30.0)
 # Longest pause between tries, whatever a Retry-After header asks for.
 WIKI_MAX_WAIT = env.float("WIKI_MAX_WAIT", default=5.0)
 # Seconds of replication lag above which the wiki asks us to come back later; 5 is the

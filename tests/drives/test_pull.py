@@ -359,3 +359,46 @@ def test_the_night_after_the_window_closed_reads_it_whole_once(demo, librarians,
     drive.refresh_from_db()
     assert drive.window_reread_at is not None
     assert drives_to_reread(now=night + timedelta(days=1)) == []  # once
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_wiki_is_pulled_by_one_pull_at_a_time(demo, librarians, drive, monkeypatch):
+    import hashlib
+
+    import psycopg
+    from django.db import connection
+
+    from drives import pulls
+
+    # Another worker's pull holds the wiki, from a connection of its own.
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        dbname=params.get("dbname"),
+        autocommit=True,
+    )
+    key = int.from_bytes(hashlib.sha256(b"drives.wiki:demo").digest()[:8], "big", signed=True)
+    other.execute("SELECT pg_advisory_lock(%s)", [key])
+    waits = []
+
+    class Clock:
+        @staticmethod
+        def sleep(seconds):
+            run = PullRun.objects.get()
+            waits.append((seconds, run.errors, len(demo.requests)))
+            other.execute("SELECT pg_advisory_unlock(%s)", [key])  # the other pull ends
+
+    monkeypatch.setattr(pulls, "time", Clock)
+    demo.requests.clear()
+    run = contributions_pull(drive=drive, now=NOW)
+    other.close()
+
+    # It waited its turn before asking the wiki anything, said so, then pulled everything.
+    [(seconds, said, asked)] = waits
+    assert seconds == pulls.WIKI_TURN_POLL and asked == 0
+    assert said.startswith("Waiting for another pull from demo to finish")
+    assert run.status == PullRun.Status.DONE and run.errors == ""
+    assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17}

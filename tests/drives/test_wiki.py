@@ -4,6 +4,7 @@ The server holds the recorded wiki of shared/fixtures/mediawiki-1.39 (6 accounts
 revisions); its faithfulness is proven by test_wiki_server.py.
 """
 
+import logging
 import math
 import os
 import subprocess
@@ -346,3 +347,41 @@ def test_a_name_in_decomposed_unicode_is_the_account_the_wiki_knows(demo):
     name = "Exemple_Bibliothe\u0301caire"
     info = wiki.users_info("demo", [name])
     assert info[name].exists and info[name].name == "Exemple Bibliothécaire"
+
+
+def test_texts_have_a_longer_timeout_than_lists(demo, settings):
+    settings.WIKI_TIMEOUT, settings.WIKI_TEXTS_TIMEOUT = 1.0, 5.0
+    wiki.users_info("demo", ["Demo Bot"])
+    # A wiki that takes 1.5 s to send 50 texts: longer than a list may take, not too long.
+    demo.fail_next(1, "timeout", match={"prop": "revisions"}, delay=1.5)
+    texts = wiki.revision_texts("demo", [5, 6])
+    assert set(texts) == {5, 6}
+    assert len([r for r in demo.requests if r.get("prop") == "revisions"]) == 1  # one try
+    demo.fail_next(1, "timeout", match={"list": "users"}, delay=1.5)
+    wiki.users_info("demo", ["Demo Bot"])
+    assert len([r for r in demo.requests if r.get("list") == "users"]) == 3  # timed out once
+
+
+def test_a_failed_try_is_one_readable_line_and_its_traceback_only_at_debug(
+    demo, settings, caplog, capfd
+):
+    settings.WIKI_MAX_WAIT = 0.1
+    wiki.users_info("demo", ["Demo Bot"])
+    demo.fail_next(100, "http503")
+    caplog.set_level(logging.INFO, logger="drives.wiki")
+    with pytest.raises(WikiError):
+        wiki.users_info("demo", ["Demo Bot"])
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "drives.wiki"]
+    assert lines == [
+        ("WARNING", "wiki demo: http503 (try 1 of 3), trying again in 0.1 s"),
+        ("WARNING", "wiki demo: http503 (try 2 of 3), trying again in 0.1 s"),
+    ]
+    assert "Traceback" not in capfd.readouterr().err  # pywikibot prints nothing of its own
+
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="drives.wiki")
+    demo.fail_next(100, "http503")
+    with pytest.raises(WikiError):
+        wiki.users_info("demo", ["Demo Bot"])
+    debug = [r for r in caplog.records if r.levelname == "DEBUG" and r.exc_info]
+    assert debug and "ServerError" in caplog.text
