@@ -126,6 +126,8 @@ def contributions_pull(
                 for first in range(0, len(names), wiki.USERS_PER_REQUEST):
                     batch = names[first : first + wiki.USERS_PER_REQUEST]
                     _pull_batch(run, drive, wiki_code, batch, by_name, pattern, start, end, whole)
+                # Everyone's tagged edits, the participants the directory does not know too.
+                _capture_recent(run, drive, wiki_code, by_name, pattern, start, end, whole, now=now)
                 # What could not be read on an earlier pull (or just now) is asked again.
                 texts_read_again(drive=drive, wiki_code=wiki_code)
     except wiki.WikiError as error:
@@ -244,6 +246,48 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end, whol
     cursor.save(update_fields=["covered_until", "token", "updated_at"])
 
 
+# The cursor of a drive's wiki-wide capture (list=recentchanges), beside those of its
+# batches of usernames (a sha256, never this).
+RECENT_CHANGES_KEY = "recentchanges"
+
+
+def recent_changes_horizon(now: datetime | None = None) -> datetime:
+    """The oldest change the wikis still list ($wgRCMaxAge: WIKI_RC_MAX_AGE_DAYS)."""
+    return (now or timezone.now()) - timedelta(days=settings.WIKI_RC_MAX_AGE_DAYS)
+
+
+def _capture_recent(run, drive, wiki_code, by_name, pattern, start, end, whole, *, now) -> None:
+    """The tagged edits of everyone on the wiki within the window, page by page from the
+    wiki's recent changes, resumable like a batch of usernames. What lies beyond the wiki's
+    horizon is not listed: the librarians' own edits there come from their usernames."""
+    cursor, _created = PullCursor.objects.get_or_create(
+        drive=drive, wiki=wiki_code, users_key=RECENT_CHANGES_KEY
+    )
+    if cursor.token:
+        resume_from = cursor.token
+        window_start, window_end = cursor.window_start or start, cursor.window_end
+    else:
+        resume_from, window_end = None, end
+        if whole or cursor.covered_until is None:
+            window_start = start
+        else:
+            overlap = timedelta(hours=settings.DRIVES_PULL_OVERLAP_HOURS)
+            window_start = max(start, cursor.covered_until - overlap)
+        window_start = max(window_start, recent_changes_horizon(now))
+    if window_start >= window_end:
+        return
+    pages = wiki.recent_changes(
+        wiki_code, start=window_start, end=window_end, resume_from=resume_from
+    )
+    for edits, token in pages:
+        _page_store(run, drive, wiki_code, edits, by_name, pattern, anyone=True)
+        cursor.token, cursor.window_start, cursor.window_end = token or "", window_start, window_end
+        cursor.save(update_fields=["token", "window_start", "window_end", "updated_at"])
+        _beat(run)
+    cursor.covered_until, cursor.token = window_end, ""
+    cursor.save(update_fields=["covered_until", "token", "updated_at"])
+
+
 def _texts_read(revid: int, parentid: int, texts: dict[int, str]) -> bool:
     """Both texts arrived (a page's first revision has no parent): else its references are
     unknown, never "every reference of the page added" for a parent that did not come."""
@@ -279,18 +323,21 @@ def texts_read_again(*, drive: Drive, wiki_code: str) -> int:
     return len(done)
 
 
-def _page_store(run, drive, wiki_code, edits, by_name, pattern) -> None:
+def _page_store(run, drive, wiki_code, edits, by_name, pattern, *, anyone=False) -> None:
     """Keep a page's tagged edits and the untagged ones that add references, for ``drive``.
 
     Every edit whose texts were read is stored once, with the references it adds; an edit
-    already stored (another drive, an earlier pull) is linked, not read again.
+    already stored (another drive, an earlier pull) is linked, not read again. A page of
+    ``anyone``'s edits (the wiki's recent changes) keeps the tagged ones only: an untagged
+    edit is worth a look only from a librarian of the directory.
     """
     run.edits_seen += len(edits)
     tagged_ids = {edit.revid for edit in edits if summary_matches(pattern, edit.comment)}
     wanted = [
         edit
         for edit in edits
-        if edit.revid in tagged_ids or (edit.ns in UNTAGGED_NAMESPACES and edit.sizediff > 0)
+        if edit.revid in tagged_ids
+        or (not anyone and edit.ns in UNTAGGED_NAMESPACES and edit.sizediff > 0)
     ]
     if not wanted:
         return

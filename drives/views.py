@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -28,6 +29,7 @@ from libraries.models import Librarian
 from . import selectors, services
 from .forms import DriveForm
 from .models import Contribution, Drive, DriveContribution, PullRun, WikiAccount
+from .pulls import recent_changes_horizon
 from .rules import drive_wikis
 from .tasks import contributions_pull_task
 from .wiki import contact_problem
@@ -122,7 +124,10 @@ class DriveDetailView(PermissionRequiredMixin, View):
         for contribution in page:
             contribution.diff_url = diff_url(contribution)
         days = selectors.drive_edits_by_day(drive, user=user)
+        horizon = timezone.localdate(recent_changes_horizon())
         context = {
+            # Before it, the wikis list no more recent changes: strangers' edits are lost.
+            "horizon": horizon if drive.starts_on and drive.starts_on < horizon else None,
             **_runs_context(drive),
             "totals": selectors.drive_totals(drive, user=user),
             "leaderboard": selectors.drive_leaderboard(drive, user=user),

@@ -3,12 +3,14 @@
 Nothing else in Outreach imports pywikibot. This module configures it entirely in code
 (no user-config.py of anybody's, no prompt, no login, nothing written to the current
 directory), builds one site per API URL of ``settings.WIKIS`` without any family file, and
-reads three things:
+reads four things:
 
 * ``users_info``: whether accounts exist and are bots (``list=users``, 50 names a request);
 * ``contributions``: the edits of up to 50 accounts in a time window, one API result page
   at a time with the continuation token that resumes after it (``list=usercontribs``);
-* ``revision_texts``: the wikitext of revisions (``prop=revisions&revids=``, 50 a request).
+* ``revision_texts``: the wikitext of revisions (``prop=revisions&revids=``, 50 a request);
+* ``recent_changes``: every edit of the wiki in a window, whoever made it
+  (``list=recentchanges``, 500 a page), for the participants the directory does not know.
 
 Every request is an anonymous POST with a descriptive User-Agent carrying a contact address
 (Wikimedia User-Agent policy), ``maxlag`` (settings.WIKI_MAXLAG) and a socket timeout
@@ -550,6 +552,63 @@ def contributions(
         yield edits, token
         if not token:
             return
+
+
+# rctype: edits and page creations, not log entries, categorisations or Wikidata's.
+RECENT_CHANGE_PROPS = "user|userid|comment|ids|timestamp|sizes|flags|title"
+RECENT_CHANGES_PER_REQUEST = 500  # rclimit's maximum without apihighlimits
+
+
+def recent_changes(
+    wiki: str, *, start: datetime, end: datetime, resume_from: str | None = None
+) -> Iterator[tuple[list[Edit], str | None]]:
+    """Every edit and page creation of the wiki from *start* to *end*, bots left out, one
+    API result page at a time: whoever made it, the directory's librarians or not.
+
+    ``list=recentchanges`` (rcdir=newer, rcshow=!bot, 500 a page); yields ``(edits, token)``
+    like ``contributions``. The wiki keeps its recent changes for $wgRCMaxAge only (30 days
+    on Wikimedia wikis): older ones are not listed at all.
+    """
+    params = {
+        "list": "recentchanges",
+        "rcprop": RECENT_CHANGE_PROPS,
+        "rctype": "edit|new",
+        "rcshow": "!bot",
+        "rcdir": "newer",  # oldest first: rcstart is the earlier bound
+        "rcstart": _api_timestamp(start),
+        "rcend": _api_timestamp(end),
+        "rclimit": RECENT_CHANGES_PER_REQUEST,
+    }
+    token = resume_from
+    carried = "-||"
+    while True:
+        extra = {"rccontinue": token, "continue": carried} if token else {}
+        result = _query(wiki, **params, **extra)
+        rows = result.get("query", {}).get("recentchanges", [])
+        following = result.get("continue", {})
+        token = following.get("rccontinue")
+        carried = following.get("continue", "-||")
+        # A change whose user or revision is hidden (revision deletion) says neither.
+        yield [_change(wiki, row) for row in rows if "revid" in row and "user" in row], token
+        if not token:
+            return
+
+
+def _change(wiki: str, row: dict[str, Any]) -> Edit:
+    return Edit(
+        wiki=wiki,
+        revid=int(row["revid"]),
+        parentid=int(row.get("old_revid", 0)),
+        pageid=int(row.get("pageid", 0)),
+        ns=int(row.get("ns", 0)),
+        title=row.get("title", ""),
+        user=row["user"],
+        timestamp=_parse_timestamp(row["timestamp"]),
+        comment=row.get("comment", ""),
+        sizediff=int(row.get("newlen", 0)) - int(row.get("oldlen", 0)),
+        minor=_flag(row, "minor"),
+        new=_flag(row, "new"),
+    )
 
 
 def _edit(wiki: str, row: dict[str, Any]) -> Edit:

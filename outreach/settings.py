@@ -223,6 +223,9 @@ WIKI_MAX_WAIT = env.float("WIKI_MAX_WAIT", default=5.0)
 # Seconds of replication lag above which the wiki asks us to come back later; 5 is the
 # value Wikimedia asks of bots (https://www.mediawiki.org/wiki/Manual:Maxlag_parameter).
 WIKI_MAXLAG = env.int("WIKI_MAXLAG", default=5)
+# How long the wikis keep their recent changes ($wgRCMaxAge): 30 days on Wikimedia wikis.
+# The edits of participants the directory does not know are found there only.
+WIKI_RC_MAX_AGE_DAYS = env.int("WIKI_RC_MAX_AGE_DAYS", default=30)
 # Rows per usercontribs page: 500 is the API's maximum without apihighlimits.
 WIKI_CONTRIBUTIONS_PER_REQUEST = env.int("WIKI_CONTRIBUTIONS_PER_REQUEST", default=500)
 # Every pull reads the last hours again: edits dated before the last pull may appear only

@@ -23,13 +23,14 @@ Used by the tests (``tests/campaigns/test_wiki*.py``) and by benchmarks::
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,10 @@ class WikiServer:
         self.max_result_size = 8 * 1024 * 1024
         # Seconds every answer takes (a slow wiki, for a pull to be caught mid-way).
         self.delay = 0.0
+        # $wgRCMaxAge: how long the wiki keeps its recent changes (Wikimedia: 30 days).
+        self.rc_max_age = timedelta(days=30)
+        self.now: datetime | None = None  # the wiki's clock; None: the real one
+        self._rc_sorted: tuple[int, list] | None = None
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -605,7 +610,7 @@ class WikiServer:
         props, lists, metas = (_split(params.get(p)) for p in ("prop", "list", "meta"))
         supported = {
             "prop": {"revisions"},
-            "list": {"usercontribs", "users"},
+            "list": {"usercontribs", "users", "recentchanges"},
             "meta": {"userinfo", "siteinfo"},
         }
         for param, values in (("prop", props), ("list", lists), ("meta", metas)):
@@ -624,6 +629,8 @@ class WikiServer:
                 del result["batchcomplete"]
         if "usercontribs" in lists:
             continuation = self._usercontribs(params, fv, query, warnings)
+        if "recentchanges" in lists:
+            continuation = self._recentchanges(params, query, warnings)
         if "users" in lists:
             self._users(params, query, warnings)
         meta_done = []
@@ -709,6 +716,102 @@ class WikiServer:
             rows.append(row)
         rows += [{"name": name, "missing": True} for name in good if name not in self.users]
         query["users"] = rows
+
+    # list=recentchanges -----------------------------------------------------------------
+    # ApiQueryRecentChanges: every edit and page creation of the last $wgRCMaxAge, by
+    # (rc_timestamp, rc_id); the test wiki numbers its changes like its revisions.
+
+    def _rc_rows(self) -> list[tuple[str, int, Revision]]:
+        version = len(self.revisions)
+        if self._rc_sorted is None or self._rc_sorted[0] != version:
+            rows = sorted((_ts14(r.timestamp), r.revid, r) for r in self.revisions.values())
+            self._rc_sorted = (version, rows)
+        return self._rc_sorted[1]
+
+    def _recentchanges(self, params, query, warnings) -> dict[str, str] | None:
+        module_warnings = warnings.setdefault("recentchanges", [])
+        limit = self._limit(params.get("rclimit", "10"), "rclimit", module_warnings)
+        if not module_warnings:
+            del warnings["recentchanges"]
+        direction = params.get("rcdir", "older")
+        if direction not in ("older", "newer"):
+            raise ApiError("badvalue", f'Unrecognized value for parameter "rcdir": {direction}.')
+        bounds = {}
+        for param in ("rcstart", "rcend"):
+            if param in params:
+                bounds[param] = _parse_timestamp(params[param])
+                if bounds[param] is None:
+                    raise ApiError(
+                        "badtimestamp",
+                        f'Invalid value "{params[param]}" for timestamp parameter "{param}".',
+                    )
+        newer = direction == "newer"
+        start, end = bounds.get("rcstart"), bounds.get("rcend")
+        earlier, later = (start, end) if newer else (end, start)
+        horizon = (self.now or datetime.now(UTC)) - self.rc_max_age
+        earlier = max(earlier, horizon) if earlier else horizon
+        show = set(_split(params.get("rcshow")))
+        types = set(_split(params.get("rctype", "edit|new|log|categorize|external")))
+        props = set(_split(params.get("rcprop", "title|timestamp|ids")))
+        rows = self._rc_rows()
+        keys = [(ts, rcid) for ts, rcid, _ in rows]
+        low = bisect.bisect_left(keys, (_ts14(earlier), 0))
+        high = bisect.bisect_right(keys, (_ts14(later), 2**63)) if later else len(rows)
+        if "rccontinue" in params:
+            match = re.fullmatch(r"(\d{14})\|(\d+)", params["rccontinue"])
+            if not match:
+                raise ApiError(
+                    "badcontinue",
+                    "Invalid continue param. You should pass the original value returned by"
+                    " the previous query.",
+                )
+            resume = (match.group(1), int(match.group(2)))
+            if newer:
+                low = max(low, bisect.bisect_left(keys, resume))
+            else:
+                high = min(high, bisect.bisect_right(keys, resume))
+        span = range(low, high) if newer else range(high - 1, low - 1, -1)
+        changes, following = [], None
+        for index in span:
+            _ts, rcid, revision = rows[index]
+            user = self.users.get(revision.user)
+            bot = bool(user and "bot" in user.groups)
+            kind = "new" if revision.parentid == 0 else "edit"
+            if kind not in types or ("!bot" in show and bot) or ("bot" in show and not bot):
+                continue
+            if len(changes) == limit:
+                following = rows[index]
+                break
+            changes.append(self._change(revision, rcid, kind, bot, user, props))
+        query["recentchanges"] = changes
+        if following is None:
+            return None
+        return {"rccontinue": f"{following[0]}|{following[1]}"}
+
+    def _change(self, revision, rcid, kind, bot, user, props) -> dict[str, Any]:
+        # ApiQueryRecentChanges::extractRowInfo, field by field in its order.
+        row: dict[str, Any] = {"type": kind}
+        if "title" in props:
+            row.update(ns=revision.ns, title=revision.title)
+        if "ids" in props:
+            row.update(pageid=revision.pageid, revid=revision.revid, old_revid=revision.parentid)
+            row["rcid"] = rcid
+        if "user" in props:
+            row["user"] = revision.user
+        if "userid" in props:
+            row["userid"] = user.userid if user else 0
+        if ("user" in props or "userid" in props) and user is None:
+            row["anon"] = True
+        if "flags" in props:
+            row.update(bot=bot, new=kind == "new", minor=revision.minor)
+        if "sizes" in props:
+            parent = self.revisions.get(revision.parentid)
+            row.update(oldlen=parent.size if parent else 0, newlen=revision.size)
+        if "timestamp" in props:
+            row["timestamp"] = _iso(revision.timestamp)
+        if "comment" in props:
+            row["comment"] = revision.comment
+        return row
 
     # list=usercontribs -------------------------------------------------------------------
 

@@ -402,3 +402,77 @@ def test_a_wiki_is_pulled_by_one_pull_at_a_time(demo, librarians, drive, monkeyp
     assert said.startswith("Waiting for another pull from demo to finish")
     assert run.status == PullRun.Status.DONE and run.errors == ""
     assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17}
+
+
+def _stranger_revision(demo, revid, when, user="Nouvelle Participante", comment=None):
+    """A tagged edit by someone the directory does not know."""
+    demo.add_user(user, 100 + revid)
+    demo.add_revision(
+        revid=revid,
+        parentid=0,
+        pageid=200 + revid,
+        ns=0,
+        title=f"Bibliothèque de quartier {revid}",
+        user=user,
+        timestamp=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        comment=comment or "Ajout d'une source #1bib1ref",
+        text="Texte.<ref>Une source.</ref><ref>Une autre.</ref>",
+    )
+
+
+def test_participants_the_directory_does_not_know_are_captured_from_recent_changes(
+    demo, librarians, drive
+):
+    demo.now = NOW
+    _stranger_revision(demo, 50, NOW - timedelta(days=2))
+    _stranger_revision(demo, 51, NOW - timedelta(days=1), comment="typo")  # no hashtag
+    _stranger_revision(demo, 52, NOW - timedelta(days=45))  # beyond the 30 days kept
+    run = contributions_pull(drive=drive, now=NOW)
+
+    assert run.status == PullRun.Status.DONE, run.errors
+    stranger = Contribution.objects.get(revid=50)
+    assert (stranger.username, stranger.librarian, stranger.library) == (
+        "Nouvelle Participante",
+        None,
+        None,
+    )
+    assert stranger.references_added == 2 and 50 in _kept(drive, tagged=True)
+    assert not Contribution.objects.filter(revid__in=[51, 52]).exists()
+    # The librarians' edits come both ways, and are stored once.
+    assert _kept(drive, tagged=True) == {2, 3, 5, 6, 8, 9, 11, 13, 17, 50}
+    rc = [r for r in demo.requests if r.get("list") == "recentchanges"]
+    assert rc and all(r["rcshow"] == "!bot" for r in rc)
+    assert rc[0]["rcstart"] == "2026-10-24T12:00:00Z"  # the wiki's horizon, not 2023
+    assert not ActivitySignal.objects.filter(source="demo:50").exists()  # no library yet
+
+
+def test_a_wide_capture_that_fails_mid_way_resumes_from_its_page(
+    demo, librarians, drive, monkeypatch
+):
+    demo.now = NOW
+    for n in range(6):
+        _stranger_revision(demo, 60 + n, NOW - timedelta(hours=10 - n), user=f"Participant {n}")
+    monkeypatch.setattr(wiki, "RECENT_CHANGES_PER_REQUEST", 4)
+    pages = []
+    original = wiki.recent_changes
+
+    def failing(*args, **kwargs):
+        for page in original(*args, **kwargs):
+            pages.append(page)
+            yield page
+            if len(pages) == 1:
+                demo.fail_next(50, "http503", match={"list": "recentchanges"})
+
+    monkeypatch.setattr(wiki, "recent_changes", failing)
+    failed = contributions_pull(drive=drive, now=NOW)
+    assert failed.status == PullRun.Status.FAILED
+    cursor = PullCursor.objects.get(users_key="recentchanges")
+    assert cursor.token and cursor.covered_until is None
+
+    demo._faults.clear()
+    monkeypatch.setattr(wiki, "recent_changes", original)
+    demo.requests.clear()
+    assert contributions_pull(drive=drive, now=NOW).status == PullRun.Status.DONE
+    first = next(r for r in demo.requests if r.get("list") == "recentchanges")
+    assert first.get("rccontinue") == cursor.token
+    assert {60, 61, 62, 63, 64, 65} <= _kept(drive, tagged=True)

@@ -7,8 +7,10 @@ once the server's own URL stands in for the recorded one.
 """
 
 import json
+import re
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -267,3 +269,69 @@ def test_texts_past_the_result_size_continue_from_the_first_that_did_not_fit():
             params = {**params, **page["continue"]}
         assert len(pages) > 1 and pages[-1]["batchcomplete"] is True
         assert sorted(seen) == [2, 5, 6, 9, 13] and len(seen) == 5  # each once, none lost
+
+
+def _recentchanges(wiki, **params):
+    base = {
+        "action": "query",
+        "format": "json",
+        "formatversion": "2",
+        "list": "recentchanges",
+        "rcprop": "user|userid|comment|ids|timestamp|sizes|flags|title",
+        "rcdir": "newer",
+        **params,
+    }
+    pages = []
+    while True:
+        _, _, raw = post(wiki.api_url, base)
+        page = json.loads(raw)
+        pages.append(page)
+        if "continue" not in page:
+            return pages
+        base = {**base, **page["continue"]}
+
+
+def test_recentchanges_lists_edits_oldest_first_page_by_page_within_the_horizon():
+    with recorded_wiki() as wiki:
+        wiki.now = datetime(2026, 11, 23, tzinfo=UTC)
+        pages = _recentchanges(wiki, rclimit="4", rctype="edit|new")
+        changes = [c for p in pages for c in p["query"]["recentchanges"]]
+        # Revisions of 2023 are older than the 30 days the wiki keeps: not listed.
+        assert [c["revid"] for c in changes] == [1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+        assert len(pages) == 4 and pages[0]["continue"]["continue"] == "-||"
+        assert re.fullmatch(r"\d{14}\|\d+", pages[0]["continue"]["rccontinue"])
+        eight = next(c for c in changes if c["revid"] == 8)
+        assert eight == {
+            "type": "new",
+            "ns": 0,
+            "title": "Lausanne",
+            "pageid": 4,
+            "revid": 8,
+            "old_revid": 0,
+            "rcid": 8,
+            "user": "Demo Librarian",
+            "userid": 3,
+            "bot": False,
+            "new": True,
+            "minor": False,
+            "oldlen": 0,
+            "newlen": eight["newlen"],
+            "timestamp": "2026-11-22T09:02:46Z",
+            "comment": "Added citation (#1lib1ref)",
+        }
+        assert eight["newlen"] > 0
+
+
+def test_recentchanges_without_bots_and_within_a_window():
+    with recorded_wiki() as wiki:
+        wiki.now = datetime(2026, 11, 23, tzinfo=UTC)
+        pages = _recentchanges(
+            wiki,
+            rclimit="500",
+            rcshow="!bot",
+            rcstart="2026-11-22T09:02:45Z",
+            rcend="2026-11-22T09:02:56Z",
+        )
+        revids = [c["revid"] for c in pages[0]["query"]["recentchanges"]]
+        assert revids == [7, 8, 9, 10, 11, 12, 13, 14, 15]  # 16 is the bot's
+        assert "continue" not in pages[0] and pages[0]["batchcomplete"] is True
