@@ -329,6 +329,75 @@ class DriveContribution(models.Model):
         return self.tagged or self.counted_in
 
 
+class LeadQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "LeadQuerySet":
+        """Every lead for coordinators; for an ambassador, those linked to their regions'
+        librarians, and those not linked yet whose wiki speaks a language of their regions
+        (an account on frwiki may be anywhere French is spoken)."""
+        region_ids = visible_region_ids(user)
+        if region_ids is None:
+            return self
+        languages = Region.objects.filter(pk__in=region_ids).values("language")
+        return self.filter(
+            models.Q(librarian__library__region__in=region_ids)
+            | models.Q(librarian__isnull=True, language__in=languages)
+        )
+
+
+class Lead(models.Model):
+    """A wiki account that used a drive's hashtags but is no librarian of the directory: an
+    active participant the chapter does not know yet (the method's "identify the active
+    librarians"). A coordinator links it to a librarian, makes one from it, or dismisses it;
+    a linked lead's edits count for the librarian's library."""
+
+    class Status(models.TextChoices):
+        NEW = "new", _("To look at")
+        LINKED = "linked", _("Linked to a librarian")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    wiki = models.CharField(_("wiki"), max_length=50)
+    # As the wiki spells it.
+    username = models.CharField(_("username"), max_length=255)
+    # The wiki's language ("fr" for frwiki), which says whose region it may be.
+    language = models.CharField(_("language"), max_length=12, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.NEW
+    )
+    librarian = models.ForeignKey(
+        Librarian,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("librarian"),
+    )
+    first_seen_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-first_seen_at", "pk"]
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        constraints = [models.UniqueConstraint(fields=["wiki", "username"], name="lead_once")]
+        indexes = [models.Index(fields=["status", "language"])]
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.wiki}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("drives:lead-detail", kwargs={"pk": self.pk})
+
+
 class ContributionTally(models.Model):
     """Counted #1lib1ref edits of one region: per week (Monday, local time), or over the whole
     trailing year (``week`` is then its first Monday and ``whole_year`` is set).

@@ -36,6 +36,8 @@ from .rules import (
 )
 from .services import (
     contribution_tallies_refresh,
+    leads_note,
+    linked_leads,
     pull_runs_interrupt,
     signals_from_contributions,
 )
@@ -279,6 +281,8 @@ def _capture_recent(run, drive, wiki_code, by_name, pattern, start, end, whole, 
     pages = wiki.recent_changes(
         wiki_code, start=window_start, end=window_end, resume_from=resume_from
     )
+    # The leads a coordinator linked count for their librarians from now on.
+    by_name = {**linked_leads(wiki_code), **by_name}
     for edits, token in pages:
         _page_store(run, drive, wiki_code, edits, by_name, pattern, anyone=True)
         cursor.token, cursor.window_start, cursor.window_end = token or "", window_start, window_end
@@ -412,5 +416,10 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern, *, anyone=False)
         ]
         DriveContribution.objects.bulk_create(links, ignore_conflicts=True)
         signals_from_contributions([link.contribution_id for link in links])
+        # Someone the directory does not know used the hashtags: a lead to look at.
+        leads_note(
+            wiki_code,
+            {c.username for c in keep if c.librarian_id is None and c.revid in tagged_ids},
+        )
     run.edits_kept += sum(1 for link in links if link.tagged)
     run.untagged_kept += sum(1 for link in links if not link.tagged)

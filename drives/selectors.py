@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from .models import Contribution, Drive, PullRun
+from .models import Contribution, Drive, Lead, PullRun
 
 # A whole year of weeks: both #1lib1ref windows (mid-January to early February, and May)
 # always fall inside it.
@@ -104,3 +104,50 @@ def drives_to_reread(*, now: datetime) -> list[int]:
             ends_on__lt=today, ends_on__gte=today - timedelta(days=7), window_reread_at=None
         ).values_list("pk", flat=True)
     )
+
+
+# Leads --------------------------------------------------------------------------------------
+
+
+def leads_with_activity(*, user, drive: Drive | None = None, status: str | None = "new"):
+    """The leads ``user`` may see (of ``drive`` when given), each with its counted ``edits``
+    and ``references`` (in that drive, or overall): one query, by correlated subqueries."""
+    edits = Contribution.objects.filter(
+        wiki=OuterRef("wiki"), username=OuterRef("username")
+    ).counted()
+    if drive is not None:
+        edits = edits.filter(links__drive=drive)
+    edits = edits.order_by().values("wiki")
+    leads = Lead.objects.visible_to(user).select_related("librarian__library")
+    if status:
+        leads = leads.filter(status=status)
+    leads = leads.annotate(
+        edits=Coalesce(Subquery(edits.annotate(n=Count("pk")).values("n")), 0),
+        references=Coalesce(Subquery(edits.annotate(n=Sum("references_added")).values("n")), 0),
+    )
+    if drive is not None:
+        leads = leads.filter(edits__gt=0)
+    return leads.order_by("-references", "-edits", "username")
+
+
+def lead_pages(leads, *, per_lead: int = 5) -> dict[int, list[str]]:
+    """The pages each lead edited (most recent first, ``per_lead`` at most): one query."""
+    leads = list(leads)
+    if not leads:
+        return {}
+    by_account = {(lead.wiki, lead.username): lead.pk for lead in leads}
+    pages: dict[int, list[str]] = {lead.pk: [] for lead in leads}
+    rows = (
+        Contribution.objects.counted()
+        .filter(
+            wiki__in={lead.wiki for lead in leads},
+            username__in={lead.username for lead in leads},
+        )
+        .order_by("-timestamp")
+        .values_list("wiki", "username", "page")
+    )
+    for wiki_code, username, page in rows:
+        lead_id = by_account.get((wiki_code, username))
+        if lead_id is not None and page not in pages[lead_id] and len(pages[lead_id]) < per_lead:
+            pages[lead_id].append(page)
+    return pages

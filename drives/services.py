@@ -7,6 +7,9 @@ Pulling from the wikis is ``drives.pulls``; it stores contributions and calls
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,9 +20,10 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from libraries.models import ActivitySignal, Region
+from libraries.imports import libraries_import
+from libraries.models import ActivitySignal, Librarian, Region
 
-from .models import Contribution, ContributionTally, Drive, DriveContribution, PullRun
+from .models import Contribution, ContributionTally, Drive, DriveContribution, Lead, PullRun
 from .selectors import tally_start
 
 # The drive ----------------------------------------------------------------------------------
@@ -55,6 +59,107 @@ def pull_runs_interrupt(*, now: datetime | None = None) -> int:
         run.save(update_fields=["status", "finished_at", "errors"])
         closed += 1
     return closed
+
+
+# Leads --------------------------------------------------------------------------------------
+
+_WIKI_LANGUAGE = re.compile(
+    r"^([a-z]{2,3}(?:_[a-z]+)?)(?:wiki|wiktionary|wikisource|wikibooks|wikiquote|wikinews|"
+    r"wikiversity|wikivoyage)$"
+)
+
+
+def wiki_language(wiki_code: str) -> str:
+    """The language of a Wikimedia wiki by its code ("fr" for frwiki); "" for the others."""
+    match = _WIKI_LANGUAGE.match(wiki_code)
+    return match.group(1).replace("_", "-") if match else ""
+
+
+def leads_note(wiki_code: str, usernames: set[str]) -> int:
+    """A lead for each of these accounts not seen before; return how many are new."""
+    rows = [
+        Lead(wiki=wiki_code, username=name, language=wiki_language(wiki_code))
+        for name in sorted(usernames)
+    ]
+    before = Lead.objects.filter(wiki=wiki_code, username__in=usernames).count()
+    Lead.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows) - before
+
+
+def linked_leads(wiki_code: str) -> dict[str, Librarian]:
+    """The librarians that leads of this wiki were linked to, by the wiki's spelling."""
+    return {
+        lead.username: lead.librarian
+        for lead in Lead.objects.filter(
+            wiki=wiki_code, status=Lead.Status.LINKED, librarian__isnull=False
+        ).select_related("librarian")
+    }
+
+
+class LeadError(ValueError):
+    """The lead cannot be handled so; ``messages`` say why, for the coordinator."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+@transaction.atomic
+def lead_link(
+    *, lead: Lead, librarian: Librarian, decided_by: AbstractBaseUser | None = None
+) -> Lead:
+    """The lead is ``librarian``: its edits count for their library from now on, and those
+    already stored too (with their signals). A librarian without a wiki username gets it."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    lead.status, lead.librarian = Lead.Status.LINKED, librarian
+    lead.decided_at, lead.decided_by = timezone.now(), decided_by
+    lead.save(update_fields=["status", "librarian", "decided_at", "decided_by"])
+    edits = Contribution.objects.filter(wiki=lead.wiki, username=lead.username, librarian=None)
+    ids = list(edits.values_list("pk", flat=True))
+    edits.update(librarian=librarian, library_id=librarian.library_id)
+    if not librarian.wiki_username:
+        librarian.wiki_username, librarian.home_wiki = (
+            lead.username,
+            librarian.home_wiki or lead.wiki,
+        )
+        librarian.save(update_fields=["wiki_username", "home_wiki", "updated_at"])
+    signals_from_contributions(ids)
+    contribution_tallies_refresh()
+    return lead
+
+
+@transaction.atomic
+def lead_dismiss(*, lead: Lead, decided_by: AbstractBaseUser | None = None) -> Lead:
+    """Not one for the directory (a Wikimedian, not a librarian): no longer listed as a lead.
+    Its edits still count in the drives."""
+    lead.status, lead.decided_at, lead.decided_by = (
+        Lead.Status.DISMISSED,
+        timezone.now(),
+        decided_by,
+    )
+    lead.save(update_fields=["status", "decided_at", "decided_by"])
+    return lead
+
+
+@transaction.atomic
+def lead_librarian_create(
+    *, lead: Lead, row: dict[str, str], decided_by: AbstractBaseUser | None = None
+) -> Librarian:
+    """A librarian (and their library, if it is new) made from the lead, checked by the
+    rules of the CSV import (``row`` holds its columns: library, city, region, name, email,
+    …), then linked. Nothing is written when a column is wrong: LeadError says which."""
+    row = {**row, "wiki_username": lead.username, "home_wiki": lead.wiki}
+    row.setdefault("consent_source", _("#1lib1ref participant (%(wiki)s)") % {"wiki": lead.wiki})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row)
+    report = libraries_import(text=buffer.getvalue(), imported_by=decided_by)
+    if not report.written:
+        raise LeadError([f"{error.column}: {error.message}" for error in report.errors])
+    librarian = Librarian.objects.get(email__iexact=row["email"].strip())
+    lead_link(lead=lead, librarian=librarian, decided_by=decided_by)
+    return librarian
 
 
 # Signals ------------------------------------------------------------------------------------

@@ -16,6 +16,15 @@ urlpatterns = [
         views.ContributionCountInView.as_view(),
         name="contribution-count-in",
     ),
+    path("drives/leads/", views.LeadListView.as_view(), name="lead-list"),
+    path("drives/leads/<int:pk>/", views.LeadDetailView.as_view(), name="lead-detail"),
+    path("drives/leads/<int:pk>/link/", views.LeadLinkView.as_view(), name="lead-link"),
+    path(
+        "drives/leads/<int:pk>/librarian/",
+        views.LeadLibrarianCreateView.as_view(),
+        name="lead-librarian-create",
+    ),
+    path("drives/leads/<int:pk>/dismiss/", views.LeadDismissView.as_view(), name="lead-dismiss"),
     # Public: no login, for drives that opted in.
     path(
         "drives/<int:pk>/leaderboard/",

@@ -6,6 +6,8 @@ Every coordinator view requires a login (LoginRequiredMiddleware) and the model 
 acts with; every query starts from what the user may see (``visible_to``).
 """
 
+from urllib.parse import quote
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -27,8 +29,8 @@ from core.mixins import PAGE_SIZE, FormPageMixin, VisibleObjectsMixin
 from libraries.models import Librarian
 
 from . import selectors, services
-from .forms import DriveForm
-from .models import Contribution, Drive, DriveContribution, PullRun, WikiAccount
+from .forms import DriveForm, LeadFilterForm, LeadLibrarianForm, LeadLinkForm
+from .models import Contribution, Drive, DriveContribution, Lead, PullRun, WikiAccount
 from .pulls import recent_changes_horizon
 from .rules import drive_wikis
 from .tasks import contributions_pull_task
@@ -146,6 +148,7 @@ class DriveDetailView(PermissionRequiredMixin, View):
                 wiki__in=drive.wikis.replace(",", " ").split(),
                 librarian__in=Librarian.objects.visible_to(user),
             ).select_related("librarian__library")[:100],
+            "leads": selectors.leads_with_activity(user=user, drive=drive)[:20],
             "untagged_count": Contribution.objects.visible_to(user)
             .in_drive(drive)
             .filter(tagged=False, counted_in=False)
@@ -236,3 +239,141 @@ class MovedPermanentlyView(View):
         if request.method not in ("GET", "HEAD"):
             response.status_code = 308
         return response
+
+
+# Leads: participants the directory does not know ----------------------------------------
+
+
+def user_page_url(wiki_code: str, username: str) -> str:
+    """The account's contributions on its wiki (index.php beside the API URL)."""
+    api = settings.WIKIS.get(wiki_code, "")
+    if not api:
+        return ""
+    base = api.rsplit("/", 1)[0]
+    return f"{base}/index.php?title=Special:Contributions/{quote(username.replace(' ', '_'))}"
+
+
+class LeadListView(PermissionRequiredMixin, ListView):
+    """Who used a drive's hashtags without being in the directory, with what they did."""
+
+    permission_required = "drives.view_lead"
+    paginate_by = PAGE_SIZE
+    template_name = "drives/lead_list.html"
+
+    def get_queryset(self):
+        self.filter_form = LeadFilterForm(self.request.GET or {"status": "new"})
+        status, wiki_code = "new", ""
+        if self.filter_form.is_valid():
+            status = self.filter_form.cleaned_data["status"] or None
+            wiki_code = self.filter_form.cleaned_data["wiki"]
+        leads = selectors.leads_with_activity(user=self.request.user, status=status)
+        return leads.filter(wiki=wiki_code) if wiki_code else leads
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        page = context["object_list"]
+        pages = selectors.lead_pages(page)
+        for lead in page:
+            lead.pages = pages.get(lead.pk, [])
+            lead.user_url = user_page_url(lead.wiki, lead.username)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(filter_form=self.filter_form, querystring=query.urlencode())
+        return context
+
+
+def _lead(request, pk: int) -> Lead:
+    return get_object_or_404(Lead.objects.visible_to(request.user), pk=pk)
+
+
+class LeadDetailView(PermissionRequiredMixin, View):
+    permission_required = "drives.view_lead"
+
+    def get(self, request, pk, link_form=None, librarian_form=None, status=200):
+        lead = _lead(request, pk)
+        edits = (
+            Contribution.objects.filter(wiki=lead.wiki, username=lead.username)
+            .counted()
+            .prefetch_related("drives")
+            .order_by("-timestamp")
+        )
+        page = Paginator(edits, CONTRIBUTIONS_PAGE_SIZE).get_page(request.GET.get("page"))
+        for contribution in page:
+            contribution.diff_url = diff_url(contribution)
+        context = {
+            "lead": lead,
+            "page_obj": page,
+            "user_url": user_page_url(lead.wiki, lead.username),
+            "link_form": link_form or LeadLinkForm(user=request.user),
+            "librarian_form": librarian_form
+            or LeadLibrarianForm(
+                user=request.user,
+                initial={"name": lead.username, "language": lead.language or "fr"},
+            ),
+        }
+        return render(request, "drives/lead_detail.html", context, status=status)
+
+
+class LeadLinkView(PermissionRequiredMixin, View):
+    """The lead is a librarian of the directory: their edits count for their library."""
+
+    permission_required = ("drives.change_lead", "libraries.change_librarian")
+
+    def post(self, request, pk):
+        lead = _lead(request, pk)
+        form = LeadLinkForm(request.POST, user=request.user)
+        if not form.is_valid():
+            return LeadDetailView().get(request, pk, link_form=form, status=400)
+        services.lead_link(lead=lead, librarian=form.librarian, decided_by=request.user)
+        messages.success(
+            request,
+            _("%(username)s is %(librarian)s: their edits count for %(library)s.")
+            % {
+                "username": lead.username,
+                "librarian": form.librarian.name,
+                "library": form.librarian.library.name,
+            },
+        )
+        return redirect(lead)
+
+
+class LeadLibrarianCreateView(PermissionRequiredMixin, View):
+    """A librarian, and their library if it is new, made from the lead."""
+
+    permission_required = (
+        "drives.change_lead",
+        "libraries.add_librarian",
+        "libraries.add_library",
+    )
+
+    def post(self, request, pk):
+        lead = _lead(request, pk)
+        form = LeadLibrarianForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                librarian = services.lead_librarian_create(
+                    lead=lead, row=form.import_row(), decided_by=request.user
+                )
+            except services.LeadError as error:
+                for message in error.messages:
+                    form.add_error(None, message)
+            else:
+                messages.success(
+                    request,
+                    _("%(name)s of %(library)s is in the directory; their edits count.")
+                    % {"name": librarian.name, "library": librarian.library.name},
+                )
+                return redirect(lead)
+        return LeadDetailView().get(request, pk, librarian_form=form, status=400)
+
+
+class LeadDismissView(PermissionRequiredMixin, View):
+    permission_required = "drives.change_lead"
+
+    def post(self, request, pk):
+        lead = _lead(request, pk)
+        services.lead_dismiss(lead=lead, decided_by=request.user)
+        messages.success(
+            request, _("%(username)s is no longer listed.") % {"username": lead.username}
+        )
+        return redirect("drives:lead-list")

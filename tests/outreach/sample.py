@@ -6,7 +6,7 @@ import itertools
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery, Message
-from drives.models import Drive, DriveContribution
+from drives.models import Drive, DriveContribution, Lead
 from libraries.models import ActivitySignal, LibraryStatusChange, Region
 from meetings.models import RSVP
 from meetings.services import meetings_materialise
@@ -74,12 +74,21 @@ def outreach_objects(*, region: Region | None = None) -> dict:
     drive.regions.add(region)
     contribution = _contribution(drive, library, librarian, page="Lausanne", tagged=False)
     _contribution(drive, library, librarian, page="Morges", tagged=True)
+    # A participant who was not in the directory, since linked to the librarian.
+    lead = Lead.objects.create(
+        wiki="frwiki",
+        username=f"Participant {library.pk}",
+        language="fr",
+        status=Lead.Status.LINKED,
+        librarian=librarian,
+    )
     return {
         "region": region,
         "campaign": campaign,
         "delivery": delivery,
         "drive": drive,
         "contribution": contribution,
+        "lead": lead,
         "library": library,
         "librarian": librarian,
         "mailing_list": mailing_list,

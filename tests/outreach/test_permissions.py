@@ -77,6 +77,11 @@ COORDINATOR_PAGES = {
     "drives:drive-runs": (lambda o: {"pk": o["drive"].pk}, 200),
     "drives:drive-pull": (lambda o: {"pk": o["drive"].pk}, 405),
     "drives:contribution-count-in": (lambda o: {"pk": o["contribution"].pk}, 405),
+    "drives:lead-list": (lambda o: {}, 200),
+    "drives:lead-detail": (lambda o: {"pk": o["lead"].pk}, 200),
+    "drives:lead-link": (lambda o: {"pk": o["lead"].pk}, 405),
+    "drives:lead-librarian-create": (lambda o: {"pk": o["lead"].pk}, 405),
+    "drives:lead-dismiss": (lambda o: {"pk": o["lead"].pk}, 405),
 }
 PUBLIC_PAGES = {
     "healthz",
