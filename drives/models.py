@@ -430,3 +430,15 @@ class ContributionTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region} {self.week}: {self.edits}"
+
+
+class StreamPosition(models.Model):
+    """Where the live capture of an event stream got: the id of the last event it read, sent
+    back as ``Last-Event-ID`` when it reconnects (drives.streams)."""
+
+    url = models.URLField(max_length=500, unique=True)
+    last_event_id = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.url

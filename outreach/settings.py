@@ -226,6 +226,12 @@ WIKI_MAXLAG = env.int("WIKI_MAXLAG", default=5)
 # How long the wikis keep their recent changes ($wgRCMaxAge): 30 days on Wikimedia wikis.
 # The edits of participants the directory does not know are found there only.
 WIKI_RC_MAX_AGE_DAYS = env.int("WIKI_RC_MAX_AGE_DAYS", default=30)
+# Live capture of the drives' edits from Wikimedia EventStreams (manage.py drives_stream),
+# e.g. https://stream.wikimedia.org/v2/stream/recentchange; empty: off (the pulls suffice).
+DRIVES_EVENTSTREAMS_URL = env.str("DRIVES_EVENTSTREAMS_URL", default="")
+# Seconds without a byte from the stream before it is reconnected (it sends a line at least
+# every few seconds).
+DRIVES_EVENTSTREAMS_TIMEOUT = env.float("DRIVES_EVENTSTREAMS_TIMEOUT", default=60.0)
 # Rows per usercontribs page: 500 is the API's maximum without apihighlimits.
 WIKI_CONTRIBUTIONS_PER_REQUEST = env.int("WIKI_CONTRIBUTIONS_PER_REQUEST", default=500)
 # Every pull reads the last hours again: edits dated before the last pull may appear only
