@@ -49,15 +49,20 @@ class DriveForm(VisibleChoicesMixin, NoLineBreaksMixin, forms.ModelForm):
         return cleaned
 
 
-class LeadFilterForm(forms.Form):
+class LeadFilterForm(VisibleChoicesMixin, forms.Form):
     status = forms.ChoiceField(
         label=_("Status"), choices=Lead.Status.choices, required=False, initial="new"
+    )
+    region = forms.ModelChoiceField(
+        label=_("Region"), queryset=Region.objects.all(), required=False, to_field_name="slug"
     )
     wiki = forms.CharField(label=_("Wiki"), required=False, max_length=50)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["status"].widget.attrs["class"] = "form-select"
+        self.fields["region"].widget.attrs["class"] = "form-select"
+        self.fields["region"].empty_label = _("All regions")
         self.fields["wiki"].widget.attrs.update({"class": "form-control", "placeholder": "frwiki"})
 
 

@@ -333,7 +333,8 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern, *, anyone=False)
     Every edit whose texts were read is stored once, with the references it adds; an edit
     already stored (another drive, an earlier pull) is linked, not read again. A page of
     ``anyone``'s edits (the wiki's recent changes) keeps the tagged ones only: an untagged
-    edit is worth a look only from a librarian of the directory.
+    edit is worth a look only from a librarian of the directory; their texts are read
+    after the capture, in full batches.
     """
     run.edits_seen += len(edits)
     tagged_ids = {edit.revid for edit in edits if summary_matches(pattern, edit.comment)}
@@ -353,7 +354,9 @@ def _page_store(run, drive, wiki_code, edits, by_name, pattern, *, anyone=False)
     }
     new_edits = [edit for edit in wanted if edit.revid not in stored]
     texts = {}
-    if new_edits:
+    # Of a page of recent changes, a few edits each: their texts are read afterwards, 50 at a
+    # time for the whole capture (texts_read_again), not a request per page.
+    if new_edits and not anyone:
         texts = wiki.revision_texts(
             wiki_code,
             sorted({e.revid for e in new_edits} | {e.parentid for e in new_edits if e.parentid}),

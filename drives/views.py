@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -261,12 +261,21 @@ class LeadListView(PermissionRequiredMixin, ListView):
     template_name = "drives/lead_list.html"
 
     def get_queryset(self):
-        self.filter_form = LeadFilterForm(self.request.GET or {"status": "new"})
-        status, wiki_code = "new", ""
+        self.filter_form = LeadFilterForm(
+            self.request.GET or {"status": "new"}, user=self.request.user
+        )
+        status, wiki_code, region = "new", "", None
         if self.filter_form.is_valid():
             status = self.filter_form.cleaned_data["status"] or None
             wiki_code = self.filter_form.cleaned_data["wiki"]
+            region = self.filter_form.cleaned_data["region"]
         leads = selectors.leads_with_activity(user=self.request.user, status=status)
+        if region is not None:
+            # A region's leads: linked to its librarians, or on a wiki of its language.
+            leads = leads.filter(
+                Q(librarian__library__region=region)
+                | Q(librarian__isnull=True, language=region.language)
+            )
         return leads.filter(wiki=wiki_code) if wiki_code else leads
 
     def get_context_data(self, **kwargs):

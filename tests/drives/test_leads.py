@@ -179,3 +179,13 @@ def test_an_ambassador_sees_the_leads_of_their_regions_languages_and_links(
     client.force_login(make_ambassador(zurich, username="zurich"))
     page = client.get(reverse("drives:lead-list")).content.decode()
     assert "Jonas" in page and "Anne" not in page
+
+
+def test_the_list_of_leads_is_per_region(coordinator_client, vaud):
+    zurich = RegionFactory(name="Zürich", slug="zurich", language="de")
+    Lead.objects.create(wiki="frwiki", username="Anne", language="fr")
+    Lead.objects.create(wiki="dewiki", username="Jonas", language="de")
+    page = coordinator_client.get(reverse("drives:lead-list"), {"region": zurich.slug})
+    assert [lead.username for lead in page.context["object_list"]] == ["Jonas"]
+    page = coordinator_client.get(reverse("drives:lead-list"), {"region": vaud.slug})
+    assert [lead.username for lead in page.context["object_list"]] == ["Anne"]
