@@ -807,13 +807,13 @@ def fill_contributions(cursor, *, contributions: int) -> None:
         """
         INSERT INTO drives_contribution (id, librarian_id, library_id, wiki, revid,
             parentid, page, ns, username, timestamp, summary, size_change, references_added,
-            created_at)
+            texts_read, created_at)
         SELECT r.i, account.id, account.library_id, account.home_wiki,
             500000000 + r.i, 500000000 + r.i - 1 - floor(r.x * 1000)::int,
             'Article ' || mod(r.i * 13, 60000), 0, account.wiki_username,
             drive.starts + r.t * (drive.ends - drive.starts),
             CASE WHEN r.tagged THEN 'Ajout de source #1lib1ref' ELSE 'Ajout de source' END,
-            floor(r.x * 800)::int - 100, floor(r.y * 4)::int, now()
+            floor(r.x * 800)::int - 100, floor(r.y * 4)::int, true, now()
         FROM bench_edit AS r
         JOIN bench_drive AS drive ON drive.n = r.drive_n
         JOIN bench_wiki AS account ON account.n = r.account_n
