@@ -217,12 +217,12 @@ def _beat(run: PullRun, *fields: str) -> None:
     )  # fmt: skip
 
 
-def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end, whole) -> None:
-    cursor, _created = PullCursor.objects.get_or_create(
-        drive=drive, wiki=wiki_code, users_key=_users_key(names)
-    )
+def _cursor_pull(cursor, run, start, end, whole, fetch, store, *, earliest=None) -> None:
+    """Pull one cursor's pages: from where it stopped when its last pull failed (the same
+    window, the page after the last one stored), else from where it got less the overlap
+    (``whole``: from the window's start); never before ``earliest``. Each page is stored,
+    then the cursor moves past it: a failure keeps what came and resumes from there."""
     if cursor.token:
-        # Resume the interrupted pull: same window, from the page after the last one stored.
         resume_from = cursor.token
         window_start, window_end = cursor.window_start or start, cursor.window_end
     else:
@@ -234,18 +234,33 @@ def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end, whol
             # undeleted page, an import): the last hours are read again, and stored once.
             overlap = timedelta(hours=settings.DRIVES_PULL_OVERLAP_HOURS)
             window_start = max(start, cursor.covered_until - overlap)
+        if earliest is not None:
+            window_start = max(window_start, earliest)
     if window_start >= window_end:
         return
-    pages = wiki.contributions(
-        wiki_code, names, start=window_start, end=window_end, resume_from=resume_from
-    )
-    for edits, token in pages:
-        _page_store(run, drive, wiki_code, edits, by_name, pattern)
+    for edits, token in fetch(start=window_start, end=window_end, resume_from=resume_from):
+        store(edits)
         cursor.token, cursor.window_start, cursor.window_end = token or "", window_start, window_end
         cursor.save(update_fields=["token", "window_start", "window_end", "updated_at"])
         _beat(run)
     cursor.covered_until, cursor.token = window_end, ""
     cursor.save(update_fields=["covered_until", "token", "updated_at"])
+
+
+def _pull_batch(run, drive, wiki_code, names, by_name, pattern, start, end, whole) -> None:
+    """The edits of one batch of up to 50 usernames (list=usercontribs)."""
+    cursor, _created = PullCursor.objects.get_or_create(
+        drive=drive, wiki=wiki_code, users_key=_users_key(names)
+    )
+    _cursor_pull(
+        cursor,
+        run,
+        start,
+        end,
+        whole,
+        fetch=lambda **window: wiki.contributions(wiki_code, names, **window),
+        store=lambda edits: _page_store(run, drive, wiki_code, edits, by_name, pattern),
+    )
 
 
 # The cursor of a drive's wiki-wide capture (list=recentchanges), beside those of its
@@ -265,31 +280,20 @@ def _capture_recent(run, drive, wiki_code, by_name, pattern, start, end, whole, 
     cursor, _created = PullCursor.objects.get_or_create(
         drive=drive, wiki=wiki_code, users_key=RECENT_CHANGES_KEY
     )
-    if cursor.token:
-        resume_from = cursor.token
-        window_start, window_end = cursor.window_start or start, cursor.window_end
-    else:
-        resume_from, window_end = None, end
-        if whole or cursor.covered_until is None:
-            window_start = start
-        else:
-            overlap = timedelta(hours=settings.DRIVES_PULL_OVERLAP_HOURS)
-            window_start = max(start, cursor.covered_until - overlap)
-        window_start = max(window_start, recent_changes_horizon(now))
-    if window_start >= window_end:
-        return
-    pages = wiki.recent_changes(
-        wiki_code, start=window_start, end=window_end, resume_from=resume_from
-    )
     # The leads a coordinator linked count for their librarians from now on.
     by_name = {**linked_leads(wiki_code), **by_name}
-    for edits, token in pages:
-        _page_store(run, drive, wiki_code, edits, by_name, pattern, anyone=True)
-        cursor.token, cursor.window_start, cursor.window_end = token or "", window_start, window_end
-        cursor.save(update_fields=["token", "window_start", "window_end", "updated_at"])
-        _beat(run)
-    cursor.covered_until, cursor.token = window_end, ""
-    cursor.save(update_fields=["covered_until", "token", "updated_at"])
+    _cursor_pull(
+        cursor,
+        run,
+        start,
+        end,
+        whole,
+        fetch=lambda **window: wiki.recent_changes(wiki_code, **window),
+        store=lambda edits: _page_store(
+            run, drive, wiki_code, edits, by_name, pattern, anyone=True
+        ),
+        earliest=recent_changes_horizon(now),
+    )
 
 
 def _texts_read(revid: int, parentid: int, texts: dict[int, str]) -> bool:
