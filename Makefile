@@ -31,8 +31,11 @@ run: messages
 	$(BIN)/python manage.py create_coordinator demo --if-missing
 	$(BIN)/python manage.py runserver $(HOST)
 
+# On every core: each pytest-xdist worker has its own test database and loopback servers;
+# worksteal keeps both busy to the end. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
 test: messages
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

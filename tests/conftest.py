@@ -115,8 +115,14 @@ def celery_tasks_in_process():
     Tests of a path that must go through the broker to a real worker process start one
     themselves and turn this off.
     """
+    from celery._state import _set_task_join_will_block
+
     from outreach.celery import app
 
+    # Celery marks "inside a task" in a process-wide flag, saved and restored around each
+    # eager run: two runs at once in the live server's threads (the browser journeys) can
+    # leave it set, and every later .get() would fail. Each test starts outside any task.
+    _set_task_join_will_block(False)
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield
