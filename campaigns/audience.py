@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.text import normalize_email
 from libraries.models import Librarian
+from libraries.scoring import scores_at_least
 
 from .models import Campaign, Delivery, Suppression
 
@@ -73,12 +74,12 @@ def campaign_librarians(campaign: Campaign):
         if campaign.languages:
             matching &= Q(language__in=campaign.languages)
         if campaign.min_score is not None:
-            matching &= Q(library__score__gte=campaign.min_score)
+            matching &= scores_at_least(campaign.min_score, path="library__")
         if campaign.shortlist_only:
             matching &= Q(shortlist_rank__isnull=False)
         query |= matching
     return Librarian.objects.filter(query).order_by(
-        F("library__score").desc(nulls_last=True),
+        F("library__score_base").desc(nulls_last=True),
         F("shortlist_rank").asc(nulls_last=True),
         "name",
         "pk",

@@ -29,13 +29,16 @@ class LibraryStatusChangeInline(admin.TabularInline):
 
 
 class LibraryScorePartInline(admin.TabularInline):
-    """Read-only: the score refresh replaces these rows (libraries.scoring)."""
+    """Read-only: the score refresh writes these rows (libraries.scoring)."""
 
     model = LibraryScorePart
     extra = 0
     fields = ["kind", "signal_count", "contribution"]
     readonly_fields = fields
     can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_scale()
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -56,6 +59,10 @@ class LibraryAdmin(admin.ModelAdmin):
     # Status moves through the service (libraries page) so that its history stays whole.
     readonly_fields = ["status", "status_changed_at"]
     inlines = [LibrarianInline, LibraryStatusChangeInline, LibraryScorePartInline]
+
+    def get_queryset(self, request):
+        # The score is the stored sum times the scores' scale: read with every row.
+        return super().get_queryset(request).with_scale()
 
 
 @admin.register(MailingList)

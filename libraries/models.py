@@ -41,6 +41,11 @@ class RegionScopedQuerySet(models.QuerySet):
 
     region_path = "region"
 
+    def with_scale(self) -> "RegionScopedQuerySet":
+        """Each row with the scores' scale (``score_scale``), so that ``score``, ``activity``
+        and ``contribution`` read no other row: a subquery the database evaluates once."""
+        return self.annotate(score_scale=models.Subquery(ScoreBasis.objects.values("scale")[:1]))
+
     def visible_to(self, user) -> "RegionScopedQuerySet":
         region_ids = visible_region_ids(user)
         if region_ids is None:
@@ -141,13 +146,17 @@ class Library(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.PROSPECT
     )
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
-    # The activity score, written by the score refresh; empty until it first runs.
-    score = models.FloatField(_("activity score"), null=True, blank=True, editable=False)
+    # The activity score at the scores' basis (ScoreBasis.epoch), written by the score
+    # refresh only when the library's signals change; empty until the refresh first runs.
+    # ``score`` is the score itself, as of the last refresh.
+    score_base = models.FloatField(_("activity score"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = LibraryQuerySet.as_manager()
+
+    score = property(lambda self: scaled(self, self.score_base))
 
     class Meta:
         ordering = ["name", "city"]
@@ -279,7 +288,7 @@ class LibrarianQuerySet(RegionScopedQuerySet):
         """Shortlisted librarians, ranked: by their library's score when scores exist,
         then by the rank a coordinator gave by hand."""
         return self.filter(shortlist_rank__isnull=False).order_by(
-            models.F("library__score").desc(nulls_last=True), "shortlist_rank", "name"
+            models.F("library__score_base").desc(nulls_last=True), "shortlist_rank", "name"
         )
 
 
@@ -316,14 +325,17 @@ class Librarian(models.Model):
         ),
     )
     notes = models.TextField(_("notes"), blank=True)
-    # The weighted, decayed sum of the signals naming this librarian, written by the score
-    # refresh with the libraries' scores (libraries.scoring). db_default as well: rows
-    # inserted in SQL (the benchmarks fill their databases so) get 0 until the next refresh.
-    activity = models.FloatField(_("activity"), default=0.0, db_default=0.0, editable=False)
+    # The weighted, decayed sum of the signals naming this librarian at the scores' basis,
+    # written by the score refresh with the libraries' scores (libraries.scoring); ``activity``
+    # is the sum itself, as of the last refresh. db_default as well: rows inserted in SQL
+    # (the benchmarks fill their databases so) count 0 until their signals are refreshed.
+    activity_base = models.FloatField(_("activity"), default=0.0, db_default=0.0, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = LibrarianQuerySet.as_manager()
+
+    activity = property(lambda self: scaled(self, self.activity_base) or 0.0)
 
     class Meta:
         ordering = ["name"]
@@ -402,10 +414,12 @@ class ActivitySignal(models.Model):
 class LibraryScorePart(models.Model):
     """What one kind of signal adds to a library's score, as the last refresh computed it.
 
-    The refresh (libraries.scoring) replaces every row each time it writes the scores: a
-    library's parts add up to its ``score``, and the pages that explain a score read them
-    rather than the signals. A library has no parts before its first refresh, nor when it had
-    no signal at that refresh.
+    The refresh (libraries.scoring) adds each night's new signals to the parts of their
+    library and kind, and recounts a library's parts from all its signals when one was
+    edited or deleted: a library's parts add up to its score, and the pages that explain a
+    score read them rather than the signals. ``base`` is the contribution at the scores'
+    basis; ``contribution``, as of the last refresh. A library has no parts before its
+    first refresh, nor while it has no signal.
     """
 
     library = models.ForeignKey(
@@ -414,23 +428,25 @@ class LibraryScorePart(models.Model):
         related_name="score_parts",
         verbose_name=_("library"),
         # The unique (library, kind) index starts with the library: it serves lookups by
-        # library, and a second index would only slow the refresh's insert.
+        # library, and a second index would only slow the refresh's writes.
         db_index=False,
-        # No constraint in the database: the refresh rewrites every row each night (150,000
-        # for 20,000 libraries), and checking each one's library costs as much as inserting
+        # No constraint in the database: a full recount rewrites every row (150,000 for
+        # 20,000 libraries), and checking each one's library costs as much as inserting
         # them. The rows come from signals, whose library does exist, and deleting a library
         # still deletes its parts (Django's CASCADE runs in the ORM either way).
         db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=ActivitySignal.Kind.choices)
     signal_count = models.PositiveIntegerField(_("signals"))
-    contribution = models.FloatField(_("contribution"))
+    base = models.FloatField(_("contribution"))
 
     objects = ThroughLibraryQuerySet.as_manager()
 
+    contribution = property(lambda self: scaled(self, self.base))
+
     class Meta:
         # library_id, not library: ordering by the relation would join Library for its order.
-        ordering = ["library_id", "-contribution", "kind"]
+        ordering = ["library_id", "-base", "kind"]
         verbose_name = _("score part")
         verbose_name_plural = _("score parts")
         constraints = [
@@ -438,13 +454,75 @@ class LibraryScorePart(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.library}: {self.get_kind_display()} {self.contribution:.1f}"
+        return f"{self.library}: {self.get_kind_display()} {self.contribution or 0:.1f}"
+
+
+class ScoreBasis(models.Model):
+    """Where the stored scores stand: one row, written by every refresh (libraries.scoring).
+
+    A decayed sum carries forward: a signal of weight *w* dated *t* counts
+    ``w * 2 ** ((t - epoch) / H)`` at the basis, and every stored sum (library scores, their
+    parts, librarians' activity) is a sum of such terms, so a night's refresh only adds the
+    terms of the signals that arrived. The score at the last refresh is the stored sum times
+    ``scale`` (``2 ** -((as_of - epoch) / H)``), the same factor for every row: it moves all
+    of them by decaying, and their order not at all. Signals up to ``watermark`` (an id)
+    are counted. ``weights`` and ``half_life_days`` are those the sums were made with: when
+    the settings differ, the next refresh recounts everything.
+    """
+
+    epoch = models.DateTimeField(_("basis"))
+    as_of = models.DateTimeField(_("computed"))
+    scale = models.FloatField(_("scale"))
+    watermark = models.BigIntegerField(_("last signal counted"), default=0)
+    half_life_days = models.FloatField(_("half-life in days"))
+    weights = models.JSONField(_("weights"))
+    recounted_at = models.DateTimeField(_("last full recount"))
+    checked_at = models.DateTimeField(_("last check"), null=True, blank=True)
+    check_difference = models.FloatField(_("largest relative difference"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("score basis")
+        verbose_name_plural = _("score basis")
+
+    def __str__(self) -> str:
+        return f"scores as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class ScoreRecount(models.Model):
+    """A library or a librarian whose sums the next refresh counts again from all their signals.
+
+    Written when a signal is edited or deleted (libraries.signals), and by the refresh itself
+    for a signal dated after its time (which counts as new until then). Not foreign keys:
+    a deleted library or librarian leaves nothing to recount, and that is all.
+    """
+
+    library_id = models.BigIntegerField(null=True)
+    librarian_id = models.BigIntegerField(null=True)
+
+    def __str__(self) -> str:
+        return f"recount library {self.library_id}, librarian {self.librarian_id}"
+
+
+def scaled(row, base: float | None) -> float | None:
+    """A stored sum as of the last refresh: ``base`` times the basis's scale.
+
+    The scale comes from the row when its queryset annotated it (``with_scale()``: the lists
+    do, one subquery in their own query), else from the basis, read once per row.
+    """
+    if base is None:
+        return None
+    if not hasattr(row, "score_scale"):
+        row.score_scale = ScoreBasis.objects.values_list("scale", flat=True).first()
+    return None if row.score_scale is None else base * row.score_scale
 
 
 class LibraryScoreSnapshot(models.Model):
-    """A library's score as the refresh computed it, one row per library and day: the trend.
+    """A library's score as a refresh computed it: the trend.
 
-    Refreshing again on the same day overwrites that day's row (libraries.scoring).
+    A row for each day on which the library's signals changed (and for every library on the
+    day of a full recount); between two rows the score only decayed, so the trend of the
+    days without a row follows from the row before (``scoring.score_trend``). Refreshing
+    again on the same day overwrites that day's row (libraries.scoring).
     """
 
     library = models.ForeignKey(

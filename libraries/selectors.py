@@ -88,13 +88,14 @@ def shortlist_build(*, user, per_region: int = SHORTLIST_LIBRARIES_PER_REGION) -
     """
     ranked = (
         Library.objects.visible_to(user)
-        .filter(score__gt=0)
+        .filter(score_base__gt=0)
         .select_related("region")
+        .with_scale()
         .annotate(
             position=Window(
                 RowNumber(),
                 partition_by=[F("region_id")],
-                order_by=[F("score").desc(), F("name").asc(), F("pk").asc()],
+                order_by=[F("score_base").desc(), F("name").asc(), F("pk").asc()],
             )
         )
         .filter(position__lte=per_region)
@@ -108,32 +109,37 @@ def shortlist_build(*, user, per_region: int = SHORTLIST_LIBRARIES_PER_REGION) -
     labels = dict(ActivitySignal.Kind.choices)
     reasons: dict[int, list[Reason]] = {}
     parts = (
-        LibraryScorePart.objects.filter(library_id__in=library_ids, contribution__gt=0)
+        LibraryScorePart.objects.filter(library_id__in=library_ids, base__gt=0)
+        .with_scale()
         .annotate(
             position=Window(
                 RowNumber(),
                 partition_by=[F("library_id")],
-                order_by=[F("contribution").desc(), F("kind").asc()],
+                order_by=[F("base").desc(), F("kind").asc()],
             )
         )
         .filter(position__lte=SHORTLIST_REASON_KINDS)
         .order_by("library_id", "position")
-        .values_list("library_id", "kind", "contribution")
     )
-    for library_id, kind, contribution in parts:
-        reasons.setdefault(library_id, []).append(
-            Reason(kind=kind, label=str(labels.get(kind, kind)), contribution=contribution)
+    for part in parts:
+        reasons.setdefault(part.library_id, []).append(
+            Reason(
+                kind=part.kind,
+                label=str(labels.get(part.kind, part.kind)),
+                contribution=part.contribution,
+            )
         )
     librarians: dict[int, list[ShortlistLibrarian]] = {}
     most_active = (
         Librarian.objects.reachable()
         .filter(library_id__in=library_ids)
+        .with_scale()
         .annotate(
             position=Window(
                 RowNumber(),
                 partition_by=[F("library_id")],
                 order_by=[
-                    F("activity").desc(),
+                    F("activity_base").desc(),
                     F("shortlist_rank").asc(nulls_last=True),
                     F("name").asc(),
                     F("pk").asc(),

@@ -104,16 +104,16 @@ class LibraryDetailView(PermissionRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         library = self.object
         signals = library.signals.select_related("librarian", "recorded_by")
+        basis = scoring.score_basis()
+        library.score_scale = basis.scale if basis else None
         # Oldest first, as the trend reads.
-        snapshots = list(library.score_snapshots.order_by("-date")[: self.trend_days])[::-1]
-        # The breakdown is the last refresh's, which also wrote the newest snapshot.
-        computed_at = snapshots[-1].computed_at if snapshots else None
+        snapshots = scoring.score_trend(library, basis=basis, days=self.trend_days)
         context.update(
             signals=signals[: self.recent_signals],
             signal_count=signals.count(),
             status_form=LibraryStatusForm(initial={"status": library.status}),
             signal_form=ActivitySignalForm(library=library),
-            explanation=scoring.score_explain(library, computed_at=computed_at),
+            explanation=scoring.score_explain(library, basis=basis),
             snapshots=snapshots,
             sparkline=_sparkline([snapshot.score for snapshot in snapshots]),
         )

@@ -43,9 +43,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=30),
     },
     # Every night at 04:30, after the night's pull of contributions (02:30) has recorded its
-    # signals: recompute every library's activity score (signals decay with age, so scores
-    # move even without new ones) and write the day's snapshot for the trend. Idempotent: a
-    # second run the same day overwrites that day's snapshot; a missed night leaves a gap.
+    # signals: carry every library's activity score forward with the day's signals (scores
+    # decay with age, so they move even without new ones), write the day's snapshots for the
+    # trend, and once a week check the scores against a full count. Idempotent: a second run
+    # the same day adds nothing twice; a missed night is made up by the next.
     "libraries-scores-refresh": {
         "task": "libraries.tasks.scores_refresh_task",
         "schedule": crontab(hour=4, minute=30),

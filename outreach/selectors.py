@@ -414,9 +414,10 @@ def shortlist_top(*, user) -> list[Library]:
     """The libraries with the highest activity score (zero and not yet computed left out)."""
     return list(
         Library.objects.visible_to(user)
-        .filter(score__gt=0)
+        .filter(score_base__gt=0)
         .select_related("region")
-        .order_by("-score", "name", "pk")[:SHORTLIST_TOP]
+        .with_scale()
+        .order_by("-score_base", "name", "pk")[:SHORTLIST_TOP]
     )
 
 

@@ -281,6 +281,9 @@ SCORE_WEIGHTS |= _score_weights(env.str("SCORE_WEIGHTS", default=""))
 SCORE_HALF_LIFE_DAYS = env.float("SCORE_HALF_LIFE_DAYS", default=180.0)
 if SCORE_HALF_LIFE_DAYS <= 0:
     raise ImproperlyConfigured("SCORE_HALF_LIFE_DAYS must be a positive number of days.")
+# The nightly refresh carries the scores forward; once a week it checks them against a full
+# count and counts everything again when they differ by more than this, relative.
+SCORES_CHECK_TOLERANCE = env.float("SCORES_CHECK_TOLERANCE", default=1e-6)
 
 # Uploads: a CSV directory of a few thousand librarians is well under this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

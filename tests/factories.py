@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from libraries.models import ActivitySignal, Librarian, Library, MailingList, Region
+from libraries.models import ActivitySignal, Librarian, Library, MailingList, Region, ScoreBasis
 from meetings.models import MeetupSeries
 
 
@@ -34,6 +34,7 @@ class RegionFactory(factory.django.DjangoModelFactory):
 class LibraryFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Library
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Bibliothèque {n}")
     slug = factory.Sequence(lambda n: f"bibliotheque-{n}")
@@ -43,6 +44,33 @@ class LibraryFactory(factory.django.DjangoModelFactory):
     website = "https://library.example.org"
     languages = "fr"
     status = Library.Status.PROSPECT
+
+    class Params:
+        # A score as the last refresh left it: the stored sum at a basis of scale 1, which is
+        # made when there is none (with no weights, so that the next refresh counts again).
+        score = None
+
+    score_base = factory.LazyAttribute(lambda library: library.score)
+
+    @factory.post_generation
+    def basis(library, create, extracted, **kwargs):
+        if create and library.score_base is not None:
+            score_basis_ensure()
+
+
+def score_basis_ensure() -> ScoreBasis:
+    now = timezone.now()
+    basis, _ = ScoreBasis.objects.get_or_create(
+        defaults={
+            "epoch": now,
+            "as_of": now,
+            "scale": 1.0,
+            "half_life_days": 0.0,
+            "weights": {},
+            "recounted_at": now,
+        }
+    )
+    return basis
 
 
 class LibrarianFactory(factory.django.DjangoModelFactory):

@@ -14,7 +14,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from libraries import scoring
-from libraries.models import Librarian, Library, LibraryScorePart, LibraryScoreSnapshot
+from libraries.models import (
+    ActivitySignal,
+    Librarian,
+    Library,
+    LibraryScorePart,
+    LibraryScoreSnapshot,
+)
 from libraries.tasks import scores_refresh_task
 from outreach.celery import app as celery_app
 from tests.factories import (
@@ -41,9 +47,13 @@ def days_ago(days: float) -> datetime.datetime:
     return NOW - datetime.timedelta(days=days)
 
 
-def score_of(library: Library) -> float:
-    library.refresh_from_db(fields=["score"])
-    return library.score
+def score_of(library: Library) -> float | None:
+    """The library's score as of the last refresh, read again."""
+    return Library.objects.with_scale().get(pk=library.pk).score
+
+
+def activities() -> dict[int, float]:
+    return {librarian.pk: librarian.activity for librarian in Librarian.objects.with_scale()}
 
 
 def test_a_new_signal_counts_its_kinds_weight():
@@ -101,7 +111,7 @@ def test_libraries_without_signals_score_zero_and_signals_do_not_leak_between_li
     busy, quiet, other = LibraryFactory(), LibraryFactory(), LibraryFactory()
     ActivitySignalFactory(library=busy, kind="hosted_meetup", occurred_at=NOW)
     ActivitySignalFactory(library=other, kind="attended", occurred_at=days_ago(100))
-    assert scoring.scores_refresh(now=NOW) == 3
+    assert scoring.scores_refresh(now=NOW).libraries == 3
     assert score_of(busy) == pytest.approx(8.0)
     assert score_of(quiet) == 0.0
     assert score_of(other) == pytest.approx(1.5)
@@ -116,8 +126,16 @@ def test_a_library_whose_signals_are_gone_falls_back_to_zero():
     assert score_of(library) == 0.0
 
 
-def test_the_refresh_is_five_statements_whatever_the_number_of_signals():
-    for i in range(30):
+def _statements(queries) -> list[str]:
+    return [
+        " ".join(q["sql"].split()).upper()
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "LOCK TABLE"))
+    ]
+
+
+def _history(libraries: int):
+    for i in range(libraries):
         library = LibraryFactory()
         librarian = LibrarianFactory(library=library)
         for days in range(i % 5):
@@ -125,40 +143,89 @@ def test_the_refresh_is_five_statements_whatever_the_number_of_signals():
                 library=library,
                 librarian=librarian if days % 2 else None,
                 kind="tagged_edit" if days % 3 else "attended",
-                occurred_at=days_ago(days),
+                occurred_at=days_ago(days + 1),
             )
+
+
+def test_a_full_recount_is_the_same_statements_whatever_the_number_of_signals():
+    _history(30)
     with CaptureQueriesContext(connection) as queries:
         scoring.scores_refresh(now=NOW)
-    # PostgreSQL also takes a lock first (two refreshes run one after the other).
-    statements = [
-        " ".join(q["sql"].split()).upper()
-        for q in queries.captured_queries
-        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "LOCK TABLE"))
-    ]
-    assert len(statements) == 5
-    replace_parts, insert_parts, scores, activity, snapshots = statements
-    assert replace_parts.startswith("DELETE FROM")
+    # PostgreSQL also takes two locks (signals committed in order; one refresh at a time).
+    statements = _statements(queries)
+    writes = [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(writes) == 8
+    recounts, parts, insert_parts, scores, activity, snapshots, future, basis = writes
+    assert parts.startswith("DELETE FROM") and "SCOREPART" in parts
     assert insert_parts.startswith("INSERT INTO") and "GROUP BY" in insert_parts
     assert scores.startswith("UPDATE") and "LIBRARIES_ACTIVITYSIGNAL" not in scores
     assert activity.startswith("UPDATE") and "GROUP BY" in activity
     assert snapshots.startswith("INSERT INTO") and "ON CONFLICT" in snapshots
-    # The signals are read twice: by library and kind, and by librarian.
-    assert sum("LIBRARIES_ACTIVITYSIGNAL" in statement for statement in statements) == 2
+    assert future.startswith("INSERT INTO") and "SCORERECOUNT" in future
+    # The signals are read by library and kind, by librarian, and for those dated later.
+    assert sum("LIBRARIES_ACTIVITYSIGNAL" in statement for statement in writes) == 3
 
 
-def test_the_refresh_writes_one_snapshot_per_library_and_day():
-    library = LibraryFactory()
+def test_carrying_forward_reads_the_new_signals_only_whatever_the_history():
+    """A night's refresh costs what the night's signals cost: the same statements after a
+    short history as after a long one, each reading the signals by id above the last
+    refresh's, and none of the old signals."""
+
+    def night(history: int) -> list[str]:
+        _history(history)
+        scoring.scores_refresh(now=NOW)
+        library = LibraryFactory()
+        ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)
+        ActivitySignalFactory(kind="tagged_edit", occurred_at=NOW)
+        with CaptureQueriesContext(connection) as queries:
+            done = scoring.scores_refresh(now=NOW + datetime.timedelta(days=1))
+        assert (done.recounted, done.signals) == (False, 2)
+        signal_reads = [
+            s
+            for s in _statements(queries)
+            # The watermark: the newest id, the last entry of the primary key's index.
+            if "LIBRARIES_ACTIVITYSIGNAL" in s and not s.startswith("SELECT MAX(ID)")
+        ]
+        for statement in signal_reads:
+            # By id above the last refresh's, or the signals of the libraries (and people)
+            # counted again: here the two libraries created since, by their index.
+            bounded = ('"ID" >', '"LIBRARY_ID" IN (SELECT', '"LIBRARIAN_ID" IN (SELECT')
+            assert any(bound in statement for bound in bounded), statement
+        return [s.split(" ")[0] for s in _statements(queries)]
+
+    short = night(3)
+    ActivitySignal.objects.all().delete()
+    Library.objects.all().delete()
+    scoring.scores_refresh(now=NOW + datetime.timedelta(days=1), recount=True)
+    assert night(40) == short
+
+
+def test_a_snapshot_is_written_on_the_days_a_librarys_signals_change_and_the_trend_decays_between():
+    library, quiet = LibraryFactory(), LibraryFactory()
     ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
-    scoring.scores_refresh(now=NOW)
-    scoring.scores_refresh(now=NOW + datetime.timedelta(days=1))
-    scoring.scores_refresh(now=NOW + datetime.timedelta(days=100))
+    scoring.scores_refresh(now=NOW)  # the first: every library
+    scoring.scores_refresh(now=NOW + datetime.timedelta(days=1))  # nothing new
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW + datetime.timedelta(3))
+    scoring.scores_refresh(now=NOW + datetime.timedelta(days=3))
     snapshots = list(library.score_snapshots.order_by("date").values_list("date", "score"))
-    assert [date for date, _ in snapshots] == [
-        datetime.date(2026, 3, 1),
-        datetime.date(2026, 3, 2),
-        datetime.date(2026, 6, 9),
+    assert snapshots == [
+        (datetime.date(2026, 3, 1), pytest.approx(8.0)),
+        (datetime.date(2026, 3, 4), pytest.approx(8 * 0.5 ** (3 / 100) + 3)),
     ]
-    assert [score for _, score in snapshots] == pytest.approx([8.0, 8 * 0.5 ** (1 / 100), 4.0])
+    assert quiet.score_snapshots.count() == 1
+
+    trend = scoring.score_trend(library, basis=scoring.score_basis(), days=30)
+    assert [point.date for point in trend] == [datetime.date(2026, 3, day) for day in (1, 2, 3, 4)]
+    assert [point.score for point in trend] == pytest.approx(
+        [8.0, 8 * 0.5 ** (1 / 100), 8 * 0.5 ** (2 / 100), 8 * 0.5 ** (3 / 100) + 3]
+    )
+    assert trend[-1].score == pytest.approx(score_of(library))
+    # A week later the trend covers the days without a refresh too, decaying.
+    scoring.scores_refresh(now=NOW + datetime.timedelta(days=40))
+    trend = scoring.score_trend(library, basis=scoring.score_basis(), days=30)
+    assert len(trend) == 30
+    assert trend[-1].score == pytest.approx(score_of(library))
+    assert trend[0].score == pytest.approx(score_of(library) * 2 ** (29 / 100))
 
 
 def test_refreshing_again_the_same_day_updates_that_days_snapshot():
@@ -185,13 +252,13 @@ def test_the_refresh_is_idempotent():
     def state():
         return (
             list(LibraryScoreSnapshot.objects.order_by("pk").values_list("library", "score")),
-            list(Library.objects.order_by("pk").values_list("score", flat=True)),
+            list(Library.objects.order_by("pk").values_list("score_base", flat=True)),
             list(
                 LibraryScorePart.objects.order_by("library", "kind").values_list(
-                    "library", "kind", "signal_count", "contribution"
+                    "library", "kind", "signal_count", "base"
                 )
             ),
-            list(Librarian.objects.order_by("pk").values_list("activity", flat=True)),
+            list(Librarian.objects.order_by("pk").values_list("activity_base", flat=True)),
         )
 
     first = state()
@@ -217,9 +284,9 @@ def test_the_explanation_gives_count_weight_and_contribution_per_kind_and_sums_t
     scoring.scores_refresh(now=NOW)
 
     with CaptureQueriesContext(connection) as queries:
-        explanation = scoring.score_explain(library, computed_at=NOW)
+        explanation = scoring.score_explain(library, basis=scoring.score_basis())
 
-    assert len(queries) == 1
+    assert len(queries) == 1 + 1  # the basis, the parts
     assert "libraries_activitysignal" not in queries[0]["sql"]
     lines = [(line.kind, line.count, line.weight) for line in explanation.lines]
     assert lines == [("hosted_meetup", 1, 8.0), ("tagged_edit", 2, 1.0), ("story", 1, 0.0)]
@@ -242,7 +309,7 @@ def test_the_parts_add_up_to_the_stored_score():
     scoring.scores_refresh(now=NOW)
 
     for library in libraries:
-        parts = list(library.score_parts.values_list("contribution", flat=True))
+        parts = [part.contribution for part in library.score_parts.with_scale()]
         # The same numbers summed in another order: equal but for the last bits.
         assert math.fsum(parts) == pytest.approx(score_of(library), rel=1e-12, abs=1e-12)
         counts = library.score_parts.values_list("signal_count", flat=True)
@@ -296,8 +363,8 @@ def test_a_signal_recorded_after_the_refresh_counts_from_the_next_one():
 def test_a_library_without_signals_is_explained_as_zero():
     library = LibraryFactory()
     scoring.scores_refresh(now=NOW)
-    explanation = scoring.score_explain(library)
-    assert (explanation.lines, explanation.total, explanation.now) == ([], 0, None)
+    explanation = scoring.score_explain(library, basis=scoring.score_basis())
+    assert (explanation.lines, explanation.total, explanation.now) == ([], 0, NOW)
     assert score_of(library) == 0.0
 
 
@@ -314,8 +381,7 @@ def test_a_librarians_activity_is_the_decayed_sum_of_their_own_signals():
 
     scoring.scores_refresh(now=NOW)
 
-    activity = dict(Librarian.objects.values_list("pk", "activity"))
-    assert activity == pytest.approx({anne.pk: 3.5, bob.pk: 1.0, carla.pk: 0.0})
+    assert activities() == pytest.approx({anne.pk: 3.5, bob.pk: 1.0, carla.pk: 0.0})
 
 
 def test_a_librarians_activity_falls_back_to_zero_when_no_signal_names_them_any_more():
@@ -324,15 +390,13 @@ def test_a_librarians_activity_falls_back_to_zero_when_no_signal_names_them_any_
         library=anne.library, librarian=anne, kind="attended", occurred_at=NOW
     )
     scoring.scores_refresh(now=NOW)
-    anne.refresh_from_db()
-    assert anne.activity == pytest.approx(3.0)
+    assert activities()[anne.pk] == pytest.approx(3.0)
 
     signal.librarian = None
     signal.save(update_fields=["librarian"])
     scoring.scores_refresh(now=NOW)
 
-    anne.refresh_from_db()
-    assert anne.activity == 0.0
+    assert activities()[anne.pk] == 0.0
     assert score_of(anne.library) == pytest.approx(3.0)  # still the library's signal
 
 
@@ -373,8 +437,8 @@ def test_two_refreshes_at_once_run_one_after_the_other():
         thread.join(timeout=30)
     assert not failures
     assert LibraryScorePart.objects.count() == 7 * 1 + 7 * 2 + 6 * 3  # 1, 2 or 3 kinds each
-    for library in Library.objects.all():
-        parts = library.score_parts.values_list("contribution", flat=True)
+    for library in Library.objects.with_scale():
+        parts = [part.contribution for part in library.score_parts.with_scale()]
         assert math.fsum(parts) == pytest.approx(library.score)
 
 
@@ -485,7 +549,7 @@ def test_a_score_written_before_its_parts_were_stored_waits_for_the_next_refresh
 ):
     """A score from before the parts existed (the refresh that first writes them is the
     next): the page does not claim the signals add up to 0."""
-    library = LibraryFactory(score=12.5)
+    library = LibraryFactory(score=12.5)  # the basis before any refresh
     ActivitySignalFactory(library=library, kind="attended")
     response = coordinator_client.get(reverse("libraries:library-detail", args=[library.slug]))
     page = response.content.decode()

@@ -360,7 +360,7 @@ def test_the_demo_data_comes_with_scores_and_a_shortlist(coordinator_client):
     from django.core.management import call_command
 
     call_command("load_demo", stdout=io.StringIO())
-    assert not Library.objects.filter(score__isnull=True).exists()
+    assert not Library.objects.filter(score_base__isnull=True).exists()
     response = coordinator_client.get(URL)
     assert response.context["shortlist"].regions
     assert response.context["shortlist"].librarians()

@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from tests.factories import (
     RegionFactory,
     UserFactory,
+    score_basis_ensure,
 )
 from tests.outreach.sample import outreach_objects
 
@@ -221,8 +222,9 @@ def test_pages_that_list_show_an_ambassador_nothing_of_another_region(
     client, objects, make_ambassador, name
 ):
     library = objects["library"]
-    library.score = 5.0
-    library.save(update_fields=["score"])
+    library.score_base = 5.0  # on the shortlist and the dashboard's top
+    library.save(update_fields=["score_base"])
+    score_basis_ensure()
     query = {"q": library.name[:6]} if name == "search" else {}
     client.force_login(make_ambassador(objects["region"], username="here"))
     here = client.get(reverse(name), query)
