@@ -549,8 +549,6 @@ class LibraryScoreSnapshot(models.Model):
             # of the refresh's upsert.
             models.UniqueConstraint(fields=["library", "date"], name="score_snapshot_one_per_day"),
         ]
-        # "When did the refresh last run": the newest row, without sorting them all.
-        indexes = [models.Index(fields=["computed_at"])]
 
     def __str__(self) -> str:
         return f"{self.library}: {self.score:.1f} ({self.date})"

@@ -45,7 +45,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, FloatField, Func, Q, Sum
+from django.db.models import Count, F, FloatField, Func, Max, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -183,8 +183,11 @@ def _ids_sql(ids) -> tuple[str, list]:
     return "SELECT value FROM json_each(%s)", [json.dumps(ids)]
 
 
-def _ids(ids) -> RawSQL:
-    """The same, for ``field__in``."""
+def _ids(ids):
+    """The same, for ``field__in``. PostgreSQL takes the ids themselves (a list it reads
+    through the field's index); SQLite the subquery."""
+    if connection.vendor == "postgresql":
+        return sorted(ids) or [0]
     return RawSQL(*_ids_sql(ids))
 
 
@@ -363,6 +366,12 @@ def scores_refresh(*, now: datetime | None = None, recount: bool = False) -> Sco
             # lets pages read meanwhile (they see the last refresh). SQLite serialises
             # writing transactions by itself.
             cursor.execute(f"LOCK TABLE {TABLES['part']} IN SHARE ROW EXCLUSIVE MODE")
+            # Room for the groups in memory: 150,000 of them spill to disk at the default.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            # The commit returns before its WAL reaches the disk: a crash in that instant
+            # loses this refresh whole (the basis is in the same transaction), and the next
+            # one does its work again. Nothing else waits on it.
+            cursor.execute("SET LOCAL synchronous_commit = off")
         basis = ScoreBasis.objects.first()
         weights = score_weights()
         terms = Basis(
@@ -394,29 +403,67 @@ def scores_refresh(*, now: datetime | None = None, recount: bool = False) -> Sco
     return done
 
 
+COUNTED = "score_parts_counted"
+
+
 def _recount_all(cursor, basis: Basis, watermark: int, *, reason: str) -> ScoresRefreshed:
     """Count every sum again from all the signals up to ``watermark``, at a new epoch.
 
-    1. DELETE every part (and every mark for a recount: this is one);
-    2. INSERT … SELECT the parts: the signals grouped by library and kind, in one scan;
-    3. UPDATE … FROM every library's parts summed (0 without parts);
+    1. the signals grouped by library and kind, in one scan, into a temporary table (with
+       the date of each group's latest signal);
+    2. the parts updated in place from it (a new basis changes them all; rewriting a row
+       without touching its indexed columns keeps it on its page, with no index written),
+       those gone deleted, the new ones inserted;
+    3. UPDATE … FROM every library's groups summed (0 without signals);
     4. UPDATE … FROM the signals naming a librarian grouped by librarian (0 for the others);
     5. the day's snapshot of every library;
-    6. the libraries with a signal dated after ``now`` marked for the next refresh.
-    The UPDATEs rewrite only the rows whose value changed.
+    6. the libraries with a signal dated after ``now`` marked for the next refresh (read
+       from the groups, then those libraries' signals by their index).
+    Every mark for a recount is dropped first: this is one. The UPDATEs rewrite only the
+    rows whose value changed.
     """
     signals = _signals_upto(watermark)
-    cursor.execute(f"DELETE FROM {TABLES['recount']}")
-    cursor.execute(f"DELETE FROM {TABLES['part']}")
-    _parts_insert(cursor, signals, basis)
     library, part, librarian = TABLES["library"], TABLES["part"], TABLES["librarian"]
+    cursor.execute(f"DELETE FROM {TABLES['recount']}")
+    counted_sql, counted_params = _sql(
+        _parts_query(signals, basis).annotate(latest=Max("occurred_at"))
+    )
+    cursor.execute(f"DROP TABLE IF EXISTS {COUNTED}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {COUNTED} AS {counted_sql}", counted_params)
+    # Its size and spread, for the plans of the statements that join it (PostgreSQL does
+    # not analyse temporary tables by itself).
+    cursor.execute(f"ANALYZE {COUNTED}")
+    same_part = "part.library_id = counted.library_id AND part.kind = counted.kind"
+    cursor.execute(
+        f"""
+        UPDATE {part} AS part SET signal_count = counted.signal_count, base = counted.base
+        FROM {COUNTED} AS counted
+        WHERE {same_part}
+            AND (part.signal_count <> counted.signal_count OR part.base <> counted.base)
+        """
+    )
+    cursor.execute(
+        f"""
+        DELETE FROM {part} WHERE NOT EXISTS (
+            SELECT 1 FROM {COUNTED} AS counted
+            WHERE {part}.library_id = counted.library_id AND {part}.kind = counted.kind
+        )
+        """
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO {part} (library_id, kind, signal_count, base)
+        SELECT library_id, kind, signal_count, base FROM {COUNTED} AS counted
+        WHERE NOT EXISTS (SELECT 1 FROM {part} AS part WHERE {same_part})
+        """
+    )
     cursor.execute(
         f"""
         UPDATE {library} AS target SET score_base = totals.base
         FROM (
-            SELECT every.id AS library_id, COALESCE(SUM(part.base), 0.0) AS base
+            SELECT every.id AS library_id, COALESCE(SUM(counted.base), 0.0) AS base
             FROM {library} AS every
-            LEFT JOIN {part} AS part ON part.library_id = every.id
+            LEFT JOIN {COUNTED} AS counted ON counted.library_id = every.id
             GROUP BY every.id
         ) AS totals
         WHERE target.id = totals.library_id
@@ -440,7 +487,14 @@ def _recount_all(cursor, basis: Basis, watermark: int, *, reason: str) -> Scores
     )
     _snapshots_write(cursor, basis, "TRUE", [])
     libraries = cursor.rowcount
-    _future_mark(cursor, signals.filter(occurred_at__gt=basis.now))
+    cursor.execute(
+        f"SELECT DISTINCT library_id FROM {COUNTED} WHERE latest > %s",
+        [connection.ops.adapt_datetimefield_value(basis.now)],
+    )
+    ahead = [library_id for (library_id,) in cursor.fetchall()]
+    if ahead:
+        _future_mark(cursor, signals.filter(library_id__in=_ids(ahead), occurred_at__gt=basis.now))
+    cursor.execute(f"DROP TABLE {COUNTED}")
     return ScoresRefreshed(
         now=basis.now,
         recounted=True,
@@ -478,25 +532,38 @@ def _carry_forward(cursor, basis: Basis, since: int, watermark: int) -> ScoresRe
         added = new.filter(occurred_at__lte=basis.now).exclude(
             library_id__in=_ids(recount_libraries)
         )
+        # The night's signals grouped once; then an UPDATE of the parts that exist (in
+        # place: their indexed columns stay), and an INSERT of the others: cheaper than an
+        # upsert, which tries an insertion first.
         parts_sql, parts_params = _sql(_parts_query(added, basis))
+        cursor.execute(f"DROP TABLE IF EXISTS {COUNTED}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {COUNTED} AS {parts_sql}", parts_params)
+        same_part = "part.library_id = counted.library_id AND part.kind = counted.kind"
+        cursor.execute(
+            f"""
+            UPDATE {part} AS part SET
+                signal_count = part.signal_count + counted.signal_count,
+                base = part.base + counted.base
+            FROM {COUNTED} AS counted WHERE {same_part}
+            """
+        )
         cursor.execute(
             f"""
             INSERT INTO {part} (library_id, kind, signal_count, base)
-            SELECT library_id, kind, signal_count, base FROM ({parts_sql}) AS grouped WHERE TRUE
-            ON CONFLICT (library_id, kind) DO UPDATE SET
-                signal_count = {part}.signal_count + excluded.signal_count,
-                base = {part}.base + excluded.base
-            """,
-            parts_params,
+            SELECT library_id, kind, signal_count, base FROM {COUNTED} AS counted
+            WHERE NOT EXISTS (SELECT 1 FROM {part} AS part WHERE {same_part})
+            """
         )
-        library_sql, library_params = _sql(_library_query(added, basis))
         cursor.execute(
             f"""
             UPDATE {library} AS target SET score_base = target.score_base + added.base
-            FROM ({library_sql}) AS added WHERE target.id = added.library_id
-            """,
-            library_params,
+            FROM (
+                SELECT library_id, SUM(base) AS base FROM {COUNTED} GROUP BY library_id
+            ) AS added
+            WHERE target.id = added.library_id
+            """
         )
+        cursor.execute(f"DROP TABLE {COUNTED}")
         activity_sql, activity_params = _sql(
             _activity_query(
                 new.filter(occurred_at__lte=basis.now).exclude(
