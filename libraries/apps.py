@@ -7,4 +7,4 @@ class LibrariesConfig(AppConfig):
     verbose_name = _("Libraries")
 
     def ready(self):
-        from . import checks, receivers  # noqa: F401 - registers the checks and receivers
+        from . import checks  # noqa: F401 - registers the system checks

@@ -353,6 +353,51 @@ class Librarian(models.Model):
         return reverse("libraries:librarian-update", kwargs={"pk": self.pk})
 
 
+# What a signal's scores depend on: changing one of these counts its library and librarian
+# again at the next score refresh (libraries.scoring).
+SCORED_FIELDS = ("library_id", "librarian_id", "kind", "occurred_at")
+
+
+def signals_recount(pairs) -> None:
+    """Mark each (library_id, librarian_id) of ``pairs`` for a recount at the next refresh."""
+    ScoreRecount.objects.bulk_create(
+        ScoreRecount(library_id=library_id, librarian_id=librarian_id)
+        for library_id, librarian_id in set(pairs)
+    )
+
+
+class ActivitySignalQuerySet(ThroughLibraryQuerySet):
+    """The nightly score refresh adds the signals recorded since the last one; one edited or
+    deleted afterwards would stay counted as it was. So deleting or updating signals marks
+    their libraries and librarians for a recount (``ScoreRecount``), in the same
+    transaction, with one more query for all of them. Deleting a library or a librarian
+    needs none: their sums go with them (a librarian's signals stay their library's)."""
+
+    def _pairs(self):
+        return self.order_by().values_list("library_id", "librarian_id").distinct()
+
+    def delete(self):
+        signals_recount(self._pairs())
+        return super().delete()
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+    def update(self, **kwargs):
+        if not {field.removesuffix("_id") for field in SCORED_FIELDS} & {
+            field.removesuffix("_id") for field in kwargs
+        }:
+            return super().update(**kwargs)
+        pks = list(self.values_list("pk", flat=True))
+        signals_recount(self._pairs())
+        updated = super().update(**kwargs)
+        signals_recount(ActivitySignal.objects.filter(pk__in=pks)._pairs())
+        return updated
+
+    update.alters_data = True
+    update.queryset_only = False
+
+
 class ActivitySignal(models.Model):
     """One observed fact about a library (and optionally one of its librarians).
 
@@ -399,7 +444,7 @@ class ActivitySignal(models.Model):
     )
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
 
-    objects = ThroughLibraryQuerySet.as_manager()
+    objects = ActivitySignalQuerySet.as_manager()
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -409,6 +454,23 @@ class ActivitySignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} — {self.library}"
+
+    def save(self, *args, **kwargs):
+        # An edit: the library and librarian before and after it are counted again.
+        if not self._state.adding and self.pk is not None:
+            before = ActivitySignal.objects.filter(pk=self.pk).values_list(*SCORED_FIELDS).first()
+            after = tuple(getattr(self, field) for field in SCORED_FIELDS)
+            if before is not None and before != after:
+                signals_recount([before[:2], after[:2]])
+        super().save(*args, **kwargs)
+
+    save.alters_data = True
+
+    def delete(self, *args, **kwargs):
+        signals_recount([(self.library_id, self.librarian_id)])
+        return super().delete(*args, **kwargs)
+
+    delete.alters_data = True
 
 
 class LibraryScorePart(models.Model):
@@ -491,9 +553,10 @@ class ScoreBasis(models.Model):
 class ScoreRecount(models.Model):
     """A library or a librarian whose sums the next refresh counts again from all their signals.
 
-    Written when a signal is edited or deleted (libraries.signals), and by the refresh itself
-    for a signal dated after its time (which counts as new until then). Not foreign keys:
-    a deleted library or librarian leaves nothing to recount, and that is all.
+    Written when a signal is edited or deleted (``ActivitySignal.save`` and ``delete``, and
+    their queryset's), and by the refresh itself for a signal dated after its time (which
+    counts as new until then). Not foreign keys: a deleted library or librarian leaves
+    nothing to recount, and that is all.
     """
 
     library_id = models.BigIntegerField(null=True)

@@ -17,8 +17,8 @@ libraries' snapshots cost, not what history does:
   to their library's parts (``LibraryScorePart``, by kind), to its score and to their
   librarian's activity;
 - the libraries and librarians marked for a recount (``ScoreRecount``: a signal of theirs
-  was edited or deleted, see libraries.receivers; or one is dated after the refresh, and
-  counts as new until its date) are counted again from all their signals;
+  was edited or deleted, see ``ActivitySignalQuerySet``; or one is dated after the refresh,
+  and counts as new until its date) are counted again from all their signals;
 - a snapshot is written for every library whose sums changed (between two snapshots, a
   score only decays: ``score_trend`` fills the days in between).
 
@@ -430,9 +430,11 @@ def _recount_all(cursor, basis: Basis, watermark: int, *, reason: str) -> Scores
     )
     cursor.execute(f"DROP TABLE IF EXISTS {COUNTED}")
     cursor.execute(f"CREATE TEMPORARY TABLE {COUNTED} AS {counted_sql}", counted_params)
-    # Its size and spread, for the plans of the statements that join it (PostgreSQL does
-    # not analyse temporary tables by itself).
+    # The sizes and spreads, for the plans of the statements that join them: PostgreSQL
+    # does not analyse temporary tables by itself, and the parts may have grown from none
+    # since autovacuum last looked (a plan made for an empty table scans it once a row).
     cursor.execute(f"ANALYZE {COUNTED}")
+    cursor.execute(f"ANALYZE {part}")
     same_part = "part.library_id = counted.library_id AND part.kind = counted.kind"
     cursor.execute(
         f"""
@@ -450,11 +452,13 @@ def _recount_all(cursor, basis: Basis, watermark: int, *, reason: str) -> Scores
         )
         """
     )
+    # The groups without a part yet: the unique index tells (an anti-join here could scan
+    # the rows this very statement inserts, once for each).
     cursor.execute(
         f"""
         INSERT INTO {part} (library_id, kind, signal_count, base)
-        SELECT library_id, kind, signal_count, base FROM {COUNTED} AS counted
-        WHERE NOT EXISTS (SELECT 1 FROM {part} AS part WHERE {same_part})
+        SELECT library_id, kind, signal_count, base FROM {COUNTED} WHERE TRUE
+        ON CONFLICT (library_id, kind) DO NOTHING
         """
     )
     cursor.execute(

@@ -334,3 +334,28 @@ def test_a_signal_committed_while_the_refresh_starts_is_counted_once_not_lost():
     scoring.scores_refresh(now=night(2))
     assert stored()["scores"][library.pk] == pytest.approx((8 + 3) * 0.5 ** (2 / 30))
     assert scoring.scores_check().agrees
+
+
+def test_deleting_or_updating_signals_in_bulk_marks_their_libraries_with_one_query_each():
+    anne, bob = LibrarianFactory(), LibrarianFactory()
+    for person in (anne, bob):
+        ActivitySignalFactory.create_batch(
+            3, library=person.library, librarian=person, kind="attended", occurred_at=NOW
+        )
+    scoring.scores_refresh(now=NOW)
+
+    ActivitySignal.objects.filter(librarian=anne).update(kind="tagged_edit")
+    ActivitySignal.objects.filter(librarian=bob).update(note="seen")  # not a scored field
+    assert set(ScoreRecount.objects.values_list("library_id", "librarian_id")) == {
+        (anne.library_id, anne.pk)
+    }
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        ActivitySignal.objects.filter(librarian=bob).delete()
+    marks = [q for q in queries.captured_queries if "scorerecount" in q["sql"].lower()]
+    assert len(marks) == 1
+    scoring.scores_refresh(now=NOW)
+    assert stored()["scores"] == pytest.approx({anne.library_id: 3.0, bob.library_id: 0.0})
+    assert stored()["activity"] == pytest.approx({anne.pk: 3.0, bob.pk: 0.0})
+    assert scoring.scores_check().agrees
