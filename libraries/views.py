@@ -497,7 +497,7 @@ class ShortlistExportView(PermissionRequiredMixin, View):
 
 
 class ScoresRefreshView(PermissionRequiredMixin, View):
-    """Recompute every score now, as the nightly task does (in-process without a broker)."""
+    """Bring every score to now, as the nightly task does (in-process without a broker)."""
 
     permission_required = "libraries.change_library"
 
