@@ -382,7 +382,7 @@ def fill_libraries(cursor, *, libraries: int) -> None:
     cursor.execute(
         """
         INSERT INTO libraries_library (name, slug, region_id, city, address, website, languages,
-            status, status_changed_at, score, notes, created_at, updated_at)
+            status, status_changed_at, score_base, notes, created_at, updated_at)
         SELECT 'Bibliothèque ' || g.i, 'bibliotheque-' || g.i,
             r.ids[1 + mod(g.i, array_length(r.ids, 1))],
             'Ville ' || mod(g.i, 700), 'Rue de la Gare ' || (mod(g.i, 90) + 1),
