@@ -413,7 +413,7 @@ def _recount_all(cursor, basis: Basis, watermark: int, *, reason: str) -> Scores
        the date of each group's latest signal);
     2. the parts updated in place from it (a new basis changes them all; rewriting a row
        without touching its indexed columns keeps it on its page, with no index written),
-       those gone deleted, the new ones inserted;
+       then, when the counts say so, those gone deleted and the new ones inserted;
     3. UPDATE … FROM every library's groups summed (0 without signals);
     4. UPDATE … FROM the signals naming a librarian grouped by librarian (0 for the others);
     5. the day's snapshot of every library;
@@ -435,32 +435,37 @@ def _recount_all(cursor, basis: Basis, watermark: int, *, reason: str) -> Scores
     # since autovacuum last looked (a plan made for an empty table scans it once a row).
     cursor.execute(f"ANALYZE {COUNTED}")
     cursor.execute(f"ANALYZE {part}")
+    cursor.execute(f"SELECT (SELECT COUNT(*) FROM {COUNTED}), (SELECT COUNT(*) FROM {part})")
+    groups, parts = cursor.fetchone()
+    # A new basis changes every part: each is updated, and the count of them tells whether
+    # some are gone or new (usually none).
     same_part = "part.library_id = counted.library_id AND part.kind = counted.kind"
     cursor.execute(
         f"""
         UPDATE {part} AS part SET signal_count = counted.signal_count, base = counted.base
-        FROM {COUNTED} AS counted
-        WHERE {same_part}
-            AND (part.signal_count <> counted.signal_count OR part.base <> counted.base)
+        FROM {COUNTED} AS counted WHERE {same_part}
         """
     )
-    cursor.execute(
-        f"""
-        DELETE FROM {part} WHERE NOT EXISTS (
-            SELECT 1 FROM {COUNTED} AS counted
-            WHERE {part}.library_id = counted.library_id AND {part}.kind = counted.kind
+    matched = cursor.rowcount
+    if matched < parts:
+        cursor.execute(
+            f"""
+            DELETE FROM {part} WHERE NOT EXISTS (
+                SELECT 1 FROM {COUNTED} AS counted
+                WHERE {part}.library_id = counted.library_id AND {part}.kind = counted.kind
+            )
+            """
         )
-        """
-    )
-    # The groups without a part yet: the unique index tells (an anti-join here could scan
-    # the rows this very statement inserts, once for each).
-    cursor.execute(
-        f"""
-        INSERT INTO {part} (library_id, kind, signal_count, base)
-        SELECT library_id, kind, signal_count, base FROM {COUNTED} WHERE TRUE
-        ON CONFLICT (library_id, kind) DO NOTHING
-        """
-    )
+    if matched < groups:
+        # The groups without a part yet: the unique index tells (an anti-join here could
+        # scan the rows this very statement inserts, once for each).
+        cursor.execute(
+            f"""
+            INSERT INTO {part} (library_id, kind, signal_count, base)
+            SELECT library_id, kind, signal_count, base FROM {COUNTED} WHERE TRUE
+            ON CONFLICT (library_id, kind) DO NOTHING
+            """
+        )
     cursor.execute(
         f"""
         UPDATE {library} AS target SET score_base = totals.base

@@ -359,3 +359,18 @@ def test_deleting_or_updating_signals_in_bulk_marks_their_libraries_with_one_que
     assert stored()["scores"] == pytest.approx({anne.library_id: 3.0, bob.library_id: 0.0})
     assert stored()["activity"] == pytest.approx({anne.pk: 3.0, bob.pk: 0.0})
     assert scoring.scores_check().agrees
+
+
+def test_a_full_recount_drops_the_parts_gone_and_adds_the_new_ones():
+    library = LibraryFactory()
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)
+    ActivitySignalFactory(library=library, kind="story", occurred_at=NOW)
+    scoring.scores_refresh(now=NOW)
+    ActivitySignal.objects.filter(kind="story").delete()
+    ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
+    scoring.scores_refresh(now=night(30), recount=True)
+    assert stored()["parts"] == {
+        (library.pk, "attended"): (1, pytest.approx(1.5)),
+        (library.pk, "hosted_meetup"): (1, pytest.approx(4.0)),
+    }
+    assert stored()["scores"] == {library.pk: pytest.approx(5.5)}
