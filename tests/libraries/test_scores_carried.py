@@ -374,3 +374,13 @@ def test_a_full_recount_drops_the_parts_gone_and_adds_the_new_ones():
         (library.pk, "hosted_meetup"): (1, pytest.approx(4.0)),
     }
     assert stored()["scores"] == {library.pk: pytest.approx(5.5)}
+
+
+def test_scores_migrated_from_before_are_counted_again_at_the_next_refresh():
+    """The migration keeps the last refresh's scores as sums at a basis without weights."""
+    library = LibraryFactory(score=12.5)
+    assert Library.objects.with_scale().get(pk=library.pk).score == 12.5
+    ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)
+    done = scoring.scores_refresh(now=NOW)
+    assert (done.recounted, done.reason) == (True, "weights or half-life changed")
+    assert stored()["scores"] == {library.pk: pytest.approx(3.0)}
