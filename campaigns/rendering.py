@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import VariableNode
+from django.template.defaultfilters import linebreaks_filter, urlize
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 # The engine of coordinators' templates: no loaders (no {% include %} of the site's files),
@@ -61,19 +63,28 @@ def template_check(source: str) -> None:
         )
 
 
+# How urlize cuts a text into words (django.utils.html.Urlizer.word_split_re): it turns each
+# word into HTML on its own, so the HTML of a text is that of its words, end to end.
+WORD_SPLIT = re.compile(r"""([\s<>"']+)""")
+
+
 @dataclass
 class Rendered:
     subject: str
     text: str
+    html: str
 
 
 @dataclass
 class Renderer:
-    """Renders one message for many recipients, compiling its templates once."""
+    """Renders one message for many recipients: its templates compiled once, and each word's
+    HTML made once, as most words of the message are the same for every recipient."""
 
     subject: str
     body: str
     _compiled: tuple = field(default=(), repr=False)
+    # A word → its HTML (urlize's): a function of the word alone, whoever's message it is in.
+    _words: dict[str, str] = field(default_factory=dict, repr=False)
 
     def render(self, variables: dict) -> Rendered:
         if not self._compiled:
@@ -82,4 +93,15 @@ class Renderer:
         context = Context(variables, autoescape=False)
         # A subject is one header line whatever the variables hold.
         one_line = re.sub(r"\s*[\r\n]+\s*", " ", subject.render(context)).strip()
-        return Rendered(subject=one_line, text=body.render(context).strip() + "\n")
+        text = body.render(context).strip() + "\n"
+        return Rendered(subject=one_line, text=text, html=self.html(text))
+
+    def html(self, text: str) -> str:
+        """``linebreaks(urlize(text))`` with each word's HTML remembered."""
+        words, pieces = self._words, []
+        for word in WORD_SPLIT.split(text):
+            piece = words.get(word)
+            if piece is None:
+                piece = words[word] = urlize(word, autoescape=True)
+            pieces.append(piece)
+        return linebreaks_filter(mark_safe("".join(pieces)), autoescape=True)

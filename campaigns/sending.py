@@ -21,6 +21,7 @@ The database's state is the only truth:
 from __future__ import annotations
 
 import contextlib
+import functools
 import smtplib
 import time
 from dataclasses import dataclass
@@ -29,15 +30,15 @@ from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import get_connection
+from django.db import connection as database
 from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Lower
-from django.template.defaultfilters import linebreaks_filter, urlize
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core.mail import mail_send, site_url
+from core.mail import MailBatch, site_url
 from meetings.links import librarian_answer_token
 
 from . import links, services
@@ -167,7 +168,6 @@ def batch_send(*, campaign_id: int, connection=None) -> BatchResult:
 
 
 def _send_all(deliveries: list[Delivery], claim: Claim, result: BatchResult, connection):
-    renderers: dict[int, Renderer] = {}
     connection = connection or get_connection(fail_silently=False)
     try:
         connection.open()
@@ -175,42 +175,71 @@ def _send_all(deliveries: list[Delivery], claim: Claim, result: BatchResult, con
         _retry(deliveries, error, result)
         return
     try:
-        next_at = time.monotonic() + claim.delay
-        for index, delivery in enumerate(deliveries):
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            next_at = max(next_at, time.monotonic()) + claim.interval
-            try:
-                message_id = delivery_send(delivery, connection=connection, renderers=renderers)
-            except smtplib.SMTPRecipientsRefused as error:
-                code, reason = next(iter(error.recipients.values()), (0, b""))
-                _refused(delivery, code, reason, result, bounce=True)
-            except smtplib.SMTPResponseException as error:
-                # Refused at MAIL FROM or DATA: this message, not the address, is the problem.
-                _refused(delivery, error.smtp_code, error.smtp_error, result, bounce=False)
-                if error.smtp_code == 421:  # the server is closing the connection (RFC 5321)
-                    _retry(deliveries[index + 1 :], error, result, tried=False)
-                    return
-            except (OSError, smtplib.SMTPException) as error:
-                # The connection is gone (dropped, timed out): this one and the rest wait;
-                # the next batch opens a new connection.
-                _retry([delivery], error, result)
-                _retry(deliveries[index + 1 :], error, result, tried=False)
-                return
-            else:
-                now = timezone.now()
-                Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
-                    state=Delivery.State.SENT,
-                    sent_at=now,
-                    message_id=message_id,
-                    error="",
-                    updated_at=now,
-                )
-                result.sent += 1
+        # One cursor for the batch's marks, one statement each: nothing else per message.
+        with database.cursor() as marks:
+            _send_each(deliveries, claim, result, Rendering(connection=connection), marks)
     finally:
         with contextlib.suppress(OSError, smtplib.SMTPException):
             connection.close()
+
+
+def _send_each(
+    deliveries: list[Delivery], claim: Claim, result: BatchResult, rendering: Rendering, marks
+) -> None:
+    next_at = time.monotonic() + claim.delay
+    for index, delivery in enumerate(deliveries):
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        next_at = max(next_at, time.monotonic()) + claim.interval
+        try:
+            message_id = delivery_send(delivery, rendering=rendering)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, reason = next(iter(error.recipients.values()), (0, b""))
+            _refused(delivery, code, reason, result, bounce=True)
+        except smtplib.SMTPResponseException as error:
+            # Refused at MAIL FROM or DATA: this message, not the address, is the problem.
+            _refused(delivery, error.smtp_code, error.smtp_error, result, bounce=False)
+            if error.smtp_code == 421:  # the server is closing the connection (RFC 5321)
+                _retry(deliveries[index + 1 :], error, result, tried=False)
+                return
+        except (OSError, smtplib.SMTPException) as error:
+            # The connection is gone (dropped, timed out): this one and the rest wait;
+            # the next batch opens a new connection.
+            _retry([delivery], error, result)
+            _retry(deliveries[index + 1 :], error, result, tried=False)
+            return
+        else:
+            # Marked sent at once, in a statement of its own (autocommit), before the next
+            # message is handed over: a worker killed mid-batch can only have sent twice
+            # the message the server accepted and this statement had not yet recorded.
+            _mark_sent(marks, delivery, message_id)
+            result.sent += 1
+
+
+def _mark_sent(cursor, delivery: Delivery, message_id: str) -> None:
+    """``sent``, with its Message-ID: the ORM's ``filter().update()`` as one statement.
+
+    Written out because it runs once per message: building it with the ORM took more of the
+    worker's time than PostgreSQL took to run it (bench/mailing.py).
+    """
+    now = database.ops.adapt_datetimefield_value(timezone.now())
+    sent, sending = Delivery.State.SENT.value, Delivery.State.SENDING.value
+    cursor.execute(_mark_sent_sql(), [sent, now, message_id, "", now, delivery.pk, sending])
+
+
+@functools.cache
+def _mark_sent_sql() -> str:
+    table, column = Delivery._meta.db_table, Delivery._meta.get_field
+    quote = database.ops.quote_name
+    assigned = ", ".join(
+        f"{quote(column(name).column)} = %s"
+        for name in ("state", "sent_at", "message_id", "error", "updated_at")
+    )
+    return (
+        f"UPDATE {quote(table)} SET {assigned} "
+        f"WHERE {quote(column('id').column)} = %s AND {quote(column('state').column)} = %s"
+    )
 
 
 def _describe(error: Exception) -> str:
@@ -297,14 +326,47 @@ def _after_batch(campaign_id: int, result: BatchResult) -> None:
 
 # One message ---------------------------------------------------------------------------------
 
+EMAIL = "campaigns/campaign"
+# Stands for a token in a link's shape: a signed token's characters (URL-safe base64, ":" and
+# ".") are left as they are by reverse(), as these are.
+_TOKEN = "token-placeholder"
 
-def delivery_variables(delivery: Delivery) -> dict:
+
+class Rendering:
+    """What a batch makes once for all its deliveries, whatever their language: each message's
+    templates compiled (and the HTML of their words), the email's layout loaded, the sender's
+    header, the shape of each link. What names a recipient (their variables, their signed
+    links, their language) is made again for each delivery."""
+
+    def __init__(self, *, connection=None) -> None:
+        self.mail = MailBatch(EMAIL, connection=connection)
+        self._renderers: dict[int, Renderer] = {}
+        self._links: dict[str, tuple[str, str]] = {}
+
+    def renderer(self, message: Message) -> Renderer:
+        renderer = self._renderers.get(message.pk)
+        if renderer is None:
+            renderer = Renderer(subject=message.subject, body=message.body)
+            if message.pk is not None:
+                self._renderers[message.pk] = renderer
+        return renderer
+
+    def link(self, name: str, token: str) -> str:
+        """``site_url(reverse(name, args=[token]))``, reversed once per batch."""
+        shape = self._links.get(name)
+        if shape is None:
+            head, _placeholder, tail = site_url(reverse(name, args=[_TOKEN])).rpartition(_TOKEN)
+            shape = self._links[name] = (head, tail)
+        return f"{shape[0]}{token}{shape[1]}"
+
+
+def delivery_variables(delivery: Delivery, *, rendering: Rendering | None = None) -> dict:
     """The variables a coordinator's template may use, for one delivery."""
     campaign = delivery.campaign
+    rendering = rendering or Rendering()
 
-    def link(name: str, purpose: str, query: str = "") -> str:
-        token = links.delivery_token(delivery, purpose=purpose)
-        return site_url(reverse(name, args=[token])) + query
+    def link(name: str, purpose: str) -> str:
+        return rendering.link(name, links.delivery_token(delivery, purpose=purpose))
 
     personal = delivery.mailing_list_id is None
     variables = {
@@ -320,10 +382,9 @@ def delivery_variables(delivery: Delivery) -> dict:
         variables["unsubscribe_url"] = link("campaigns:unsubscribe", links.UNSUBSCRIBE_PURPOSE)
         variables["preferences_url"] = link("campaigns:preferences", links.PREFERENCES_PURPOSE)
     if personal and campaign.asks_for_answers:
-        answers = {
-            answer: link("campaigns:answer", links.ANSWER_PURPOSE, f"?answer={answer}")
-            for answer in Delivery.Answer.values
-        }
+        # One link, the answer in its query: the three differ by nothing else.
+        answer_url = link("campaigns:answer", links.ANSWER_PURPOSE)
+        answers = {answer: f"{answer_url}?answer={answer}" for answer in Delivery.Answer.values}
         variables.update({f"answer_{answer}_url": url for answer, url in answers.items()})
         variables["answer_links"] = "\n".join(
             [
@@ -345,7 +406,7 @@ def delivery_variables(delivery: Delivery) -> dict:
         }
         if delivery.librarian_id and meeting.end > timezone.now():
             token = librarian_answer_token(librarian=delivery.librarian, meeting=meeting)
-            variables["rsvp_url"] = site_url(reverse("meetings:librarian-answer", args=[token]))
+            variables["rsvp_url"] = rendering.link("meetings:librarian-answer", token)
     return variables
 
 
@@ -355,19 +416,18 @@ def _date(moment: datetime) -> str:
     return date_format(moment, "l j F Y, H:i")
 
 
-def delivery_render(delivery: Delivery, *, message: Message, renderers=None) -> dict:
+def delivery_render(
+    delivery: Delivery, *, message: Message, rendering: Rendering | None = None
+) -> dict:
     """Subject, text and HTML of one delivery, in the delivery's language."""
-    renderers = {} if renderers is None else renderers
-    renderer = renderers.get(message.pk)
-    if renderer is None:
-        renderer = renderers[message.pk] = Renderer(subject=message.subject, body=message.body)
+    rendering = rendering or Rendering()
     with translation.override(delivery.language):
-        variables = delivery_variables(delivery)
-        rendered = renderer.render(variables)
+        variables = delivery_variables(delivery, rendering=rendering)
+        rendered = rendering.renderer(message).render(variables)
     return {
         "subject": rendered.subject,
         "body_text": rendered.text,
-        "body_html": linebreaks_filter(urlize(rendered.text, autoescape=True), autoescape=True),
+        "body_html": rendered.html,
         "unsubscribe_url": variables["unsubscribe_url"],
         "preferences_url": variables["preferences_url"],
         "campaign": delivery.campaign,
@@ -396,19 +456,26 @@ def delivery_from_email(delivery: Delivery) -> str:
 
 
 def delivery_send(
-    delivery: Delivery, *, connection=None, renderers=None, to: str | None = None
+    delivery: Delivery,
+    *,
+    connection=None,
+    rendering: Rendering | None = None,
+    to: str | None = None,
 ) -> str:
-    """Render and send one delivery (to ``to`` instead for a test); return its Message-ID."""
+    """Render and send one delivery (to ``to`` instead for a test); return its Message-ID.
+
+    A batch passes its ``rendering``, which holds its connection; one delivery sent alone
+    may pass a ``connection``.
+    """
+    rendering = rendering or Rendering(connection=connection)
     message = delivery.campaign.message_for(delivery.language)
-    context = delivery_render(delivery, message=message, renderers=renderers)
-    return mail_send(
+    context = delivery_render(delivery, message=message, rendering=rendering)
+    return rendering.mail.send(
         to=to or delivery.email,
-        name="campaigns/campaign",
         context=context,
         language=delivery.language,
         headers=delivery_headers(delivery, context),
         from_email=delivery_from_email(delivery),
-        connection=connection,
     )
 
 
@@ -447,7 +514,7 @@ def campaign_preview(campaign: Campaign, *, language: str, librarian=None, maili
     if message is None:
         raise services.CampaignError(_("Write the message in the default language first."))
     context = delivery_render(delivery, message=message)
-    subject, text, html = mail_render("campaigns/campaign", context, language=language)
+    subject, text, html = mail_render(EMAIL, context, language=language)
     return {
         "subject": subject,
         "text": text,

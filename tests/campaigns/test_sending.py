@@ -346,3 +346,147 @@ def test_a_delivery_that_kills_its_worker_every_time_is_given_up(invitation, smt
     luc = Delivery.objects.get(email=LUC)
     assert luc.state == Delivery.State.FAILED and "worker stopped" in luc.error
     assert smtp.recorder.count_by_address() == {ANNE: 1, JONAS: 1}
+
+
+# A batch renders once what its messages share, and each recipient's own part for them. -------
+
+
+def _tokens(text: str, kind: str) -> set[str]:
+    import re
+
+    return set(re.findall(rf"https://outreach\.example\.org/email/{kind}/([^/\s\"<>]+)/", text))
+
+
+def test_a_batch_gives_each_recipient_their_own_variables_language_and_links(
+    invitation, smtp, librarians
+):
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    from campaigns import links
+
+    anne, luc, jonas = librarians
+    # French and German recipients in turn, two of them at one library (one subject for both).
+    more = [
+        LibrarianFactory(name="Sophie Keller", language="de", library=luc.library),
+        LibrarianFactory(name="Claire Favre", library=anne.library),
+        LibrarianFactory(name="Lukas Huber", language="de", library=jonas.library),
+    ]
+    recipients = [anne, luc, jonas, *more]
+    Campaign.objects.filter(pk=invitation.pk).update(status=Campaign.Status.SENDING)
+    services.deliveries_create(campaign=invitation)
+    assert batch_send(campaign_id=invitation.pk).sent == len(recipients)  # one batch
+
+    names = {librarian.name for librarian in recipients}
+    for librarian in recipients:
+        delivery = Delivery.objects.get(email=librarian.email)
+        [message] = smtp.recorder.to(librarian.email)
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        library = librarian.library.name
+        expected_subject = (
+            f"Wikipedia in {library}" if librarian.language == "de" else (f"Wikipédia à {library}")
+        )
+        assert message["Subject"] == expected_subject
+        assert f"Hello {librarian.name}," in text and f"<p>Hello {librarian.name},</p>" in html
+        assert f"Would {library} welcome" in text and f"Would {library} welcome" in html
+        for other in names - {librarian.name}:
+            assert other not in text and other not in html
+        # Their own signed links, in both parts and in the List-Unsubscribe header.
+        for kind, purpose in [
+            ("answer", links.ANSWER_PURPOSE),
+            ("unsubscribe", links.UNSUBSCRIBE_PURPOSE),
+            ("preferences", links.PREFERENCES_PURPOSE),
+        ]:
+            [token] = _tokens(text, kind)
+            assert _tokens(html, kind) == {token}
+            assert links.delivery_from_token(token, purpose=purpose) == delivery
+        assert _tokens(message["List-Unsubscribe"], "unsubscribe") == _tokens(text, "unsubscribe")
+        # The answer links in the recipient's language.
+        [answer] = _tokens(text, "answer")
+        yes = f"https://outreach.example.org/email/answer/{answer}/?answer=yes"
+        with translation.override(librarian.language):
+            assert _("Yes, we are interested: %(url)s") % {"url": yes} in text
+        assert f'<a href="{yes}" rel="nofollow">{yes}</a>' in html
+
+
+def test_a_batch_hands_each_message_over_only_once_the_one_before_is_marked_sent(
+    invitation, smtp, monkeypatch
+):
+    import smtplib
+
+    events = []
+    sendmail, mark_sent = smtplib.SMTP.sendmail, sending._mark_sent
+
+    def handing_over(self, sender, recipients, content, *args, **kwargs):
+        events.append(("hand over", recipients[0]))
+        return sendmail(self, sender, recipients, content, *args, **kwargs)
+
+    def marking(cursor, delivery, message_id):
+        events.append(("marked", delivery.email))
+        return mark_sent(cursor, delivery, message_id)
+
+    monkeypatch.setattr(smtplib.SMTP, "sendmail", handing_over)
+    monkeypatch.setattr(sending, "_mark_sent", marking)
+    services.campaign_launch(campaign=invitation)
+    # In the order of the deliveries, each one marked before the next is handed over.
+    order = list(Delivery.objects.order_by("pk").values_list("email", flat=True))
+    assert events == [(event, email) for email in order for event in ("hand over", "marked")]
+    assert set(Delivery.objects.values_list("state", flat=True)) == {"sent"}
+
+
+def test_a_message_that_cannot_be_rendered_stops_the_batch_at_its_turn(
+    invitation, smtp, monkeypatch
+):
+    variables = sending.delivery_variables
+    order = []
+
+    def failing(delivery, **kwargs):
+        order.append(delivery.email)
+        if len(order) == 2:
+            raise RuntimeError("a template this worker cannot render")
+        return variables(delivery, **kwargs)
+
+    monkeypatch.setattr(sending, "delivery_variables", failing)
+    Campaign.objects.filter(pk=invitation.pk).update(status=Campaign.Status.SENDING)
+    services.deliveries_create(campaign=invitation)
+    with pytest.raises(RuntimeError):
+        batch_send(campaign_id=invitation.pk)
+    first, second, third = Delivery.objects.order_by("pk")
+    # The one before was sent and marked; the rest wait in `sending` for their lease, as
+    # after a worker that died (and are given up after CAMPAIGNS_MAX_ATTEMPTS).
+    assert first.state == Delivery.State.SENT
+    assert (second.state, third.state) == (Delivery.State.SENDING, Delivery.State.SENDING)
+    assert smtp.recorder.count_by_address() == {first.email: 1}
+
+
+def test_a_batch_makes_links_as_reverse_does():
+    from django.urls import reverse
+
+    from campaigns.sending import Rendering
+    from core.mail import site_url
+
+    rendering = Rendering()
+    for token in ["eyJkIjoxfQ:1xZYBq:XgsQmQPR5KmBVRZCaAodlPQTseNsnw0xcQWGM0PR7ME", ".eJy_-:a:b"]:
+        for name in ["campaigns:answer", "campaigns:unsubscribe", "meetings:librarian-answer"]:
+            assert rendering.link(name, token) == site_url(reverse(name, args=[token]))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello Anne,\n\nSee https://example.org/offer. Or www.example.org, (https://x.org/a)!\n",
+        'Quotes "https://example.org/q" <b>not html</b> & mail anne@example.org\n\n\nEnd',
+        "Tab\tand\r\nCRLF https://example.org/a?b=c&d=e\u00a0nbsp\n",
+        "",
+    ],
+)
+def test_a_batch_writes_the_html_part_as_urlize_and_linebreaks_do(text):
+    from django.template.defaultfilters import linebreaks_filter, urlize
+
+    from campaigns.rendering import Renderer
+
+    renderer = Renderer(subject="", body="")
+    expected = linebreaks_filter(urlize(text, autoescape=True), autoescape=True)
+    assert renderer.html(text) == expected
+    assert renderer.html(text) == expected  # and again, from what it remembered
