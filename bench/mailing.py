@@ -21,7 +21,7 @@
 5. Prints the deliveries created per second (and the SQL statements that took), the
    messages sent per second end to end (from the launch to the campaign's ``finished_at``),
    the raw rate, their ratio, and the addresses that received nothing (lost) or more than
-   one message (duplicated). The aim: a ratio of at least 0.25, none lost, none duplicated.
+   one message (duplicated). The aim: a ratio of at least 0.5, none lost, none duplicated.
    Then, to tell where the time goes: the CPU used per message by the workers, the sink
    and the rest of the machine, and one batch sent by ``batch_send`` in this process, its
    SQL statements counted and its time split between SQL, SMTP and the rest.
@@ -67,7 +67,7 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/outreach_bench_mailin
 # A Redis database of the benchmark's own: flushed at the start and at the end.
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/9"
 QUEUE = "bench-mailing"
-AIM = 0.25
+AIM = 0.5  # issue 13: at least half the raw rate
 FROM_EMAIL = "Wikimedia CH <outreach@example.org>"
 SITE_URL = "https://outreach.example.org"
 
@@ -370,7 +370,7 @@ def data_add(*, libraries: int, librarians: int) -> tuple[int, dict]:
                     city=city,
                     languages=languages,
                     status=rng.choice(Library.Status.values),
-                    score=round(rng.random() * 100, 1) if rng.random() < 0.7 else None,
+                    score_base=round(rng.random() * 100, 1) if rng.random() < 0.7 else None,
                 )
             )
         library_rows = Library.objects.bulk_create(library_rows)
