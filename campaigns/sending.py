@@ -438,13 +438,19 @@ def delivery_headers(delivery: Delivery, context: dict) -> dict[str, str]:
     """List-Unsubscribe (RFC 2369) with a mailto and a one-click https URL (RFC 8058)."""
     if not context["unsubscribe_url"]:
         return {}
-    mailto = settings.CAMPAIGNS_UNSUBSCRIBE_MAILTO or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    mailto = settings.CAMPAIGNS_UNSUBSCRIBE_MAILTO or _mailbox(settings.DEFAULT_FROM_EMAIL)
     token = context["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
     return {
         "List-Unsubscribe": f"<mailto:{mailto}?subject=unsubscribe%20{token}>, "
         f"<{context['unsubscribe_url']}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+@functools.lru_cache(maxsize=16)
+def _mailbox(address: str) -> str:
+    """The bare address of ``Name <address>`` (parsed once, not once per message)."""
+    return parseaddr(address)[1]
 
 
 def delivery_from_email(delivery: Delivery) -> str:
