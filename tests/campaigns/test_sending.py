@@ -490,3 +490,27 @@ def test_a_batch_writes_the_html_part_as_urlize_and_linebreaks_do(text):
     expected = linebreaks_filter(urlize(text, autoescape=True), autoescape=True)
     assert renderer.html(text) == expected
     assert renderer.html(text) == expected  # and again, from what it remembered
+
+
+@pytest.mark.parametrize("run_seconds, batches, handed_over", [(0, 1, 1), (600, 3, 0)])
+def test_a_run_through_the_broker_sends_batches_for_its_time_then_hands_over(
+    invitation, smtp, settings, monkeypatch, run_seconds, batches, handed_over
+):
+    from campaigns import tasks
+
+    settings.CAMPAIGNS_BATCH_SIZE = 1
+    monkeypatch.setattr(tasks, "RUN_SECONDS", run_seconds)
+    # Through a broker (the conftest puts it back to in-process after the test).
+    campaign_send_task.app.conf.task_always_eager = False
+    next_runs = []
+    monkeypatch.setattr(
+        campaign_send_task, "apply_async", lambda args, countdown: next_runs.append(countdown)
+    )
+    Campaign.objects.filter(pk=invitation.pk).update(status=Campaign.Status.SENDING)
+    services.deliveries_create(campaign=invitation)
+
+    assert campaign_send_task(invitation.pk)["sent"] == batches  # one message a batch
+    assert sum(smtp.recorder.count_by_address().values()) == batches
+    assert next_runs == [0] * handed_over  # the next run of the chain, at once
+    invitation.refresh_from_db()
+    assert invitation.status == (Campaign.Status.SENT if batches == 3 else Campaign.Status.SENDING)
