@@ -8,10 +8,13 @@ The database's state is the only truth:
   ``sending`` with ``claimed_at``, in one committed transaction. Two workers never hold the
   same delivery.
 - ``batch_send`` sends them one by one and marks each ``sent`` (with its Message-ID) right
-  after the server accepted it. A worker killed mid-batch leaves its deliveries in
-  ``sending``; once their lease (``CAMPAIGNS_CLAIM_LEASE``) has run out, any worker claims
-  them again. Only the message in flight at the moment of the kill (accepted by the server,
-  not yet marked) can thus be sent twice; nobody is lost.
+  after the server accepted it, in one statement of its own. A worker killed mid-batch
+  leaves its deliveries in ``sending``; once their lease (``CAMPAIGNS_CLAIM_LEASE``) has run
+  out, any worker claims them again. Only the message in flight at the moment of the kill
+  (accepted by the server, not yet marked) can thus be sent twice; nobody is lost.
+- What a batch's messages share is made once (``Rendering``: the templates compiled, the
+  email's layout, the links' shapes, the sender's header); what names a recipient (their
+  variables, language and signed links) is made for each of them.
 - Transient failures (SMTP 4xx, connection refused, dropped or timed out) put the delivery
   back to ``queued`` with an exponential back-off; permanent ones (5xx) mark it ``failed``
   and the address bounced. A server that is down makes every delivery wait; the campaign
