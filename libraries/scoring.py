@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, FloatField, Func, Max, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -272,20 +272,35 @@ def _signals_upto(watermark: int):
     return ActivitySignal.objects.filter(pk__lte=watermark)
 
 
-def _watermark() -> int:
-    """The newest signal the refresh may count: every signal up to it is committed.
+def _watermark() -> int | None:
+    """The newest signal the refresh may count: every signal up to it is committed; None
+    when that cannot be known now.
 
     On PostgreSQL a transaction that inserts a signal holds its id before it commits, so a
     later id can be visible while an earlier one is not yet: the SHARE lock waits for the
     transactions writing signals to end (and holds new ones back for that instant only, as
-    the transaction ends at once). SQLite has one writer at a time: ids are committed in
-    order.
+    the transaction ends at once). While it waits, every new signal waits behind it: after
+    SCORES_WATERMARK_WAIT seconds it gives up (a transaction writing signals that long is
+    a pull or an import), and the refresh counts no new signal this time. SQLite has one
+    writer at a time: ids are committed in order.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {TABLES['signal']} IN SHARE MODE")
-        cursor.execute(f"SELECT MAX(id) FROM {TABLES['signal']}")
-        (watermark,) = cursor.fetchone()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                wait = int(settings.SCORES_WATERMARK_WAIT * 1000)
+                cursor.execute(f"SET LOCAL lock_timeout = {wait}")
+                cursor.execute(f"LOCK TABLE {TABLES['signal']} IN SHARE MODE")
+            cursor.execute(f"SELECT MAX(id) FROM {TABLES['signal']}")
+            (watermark,) = cursor.fetchone()
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        logger.warning(
+            "Scores: signals were being written for over %s s; the refresh adds none of the "
+            "new ones this time (the next one will).",
+            settings.SCORES_WATERMARK_WAIT,
+        )
+        return None
     return watermark or 0
 
 
@@ -381,6 +396,9 @@ def scores_refresh(*, now: datetime | None = None, recount: bool = False) -> Sco
             half_life=half_life_days(),
         )
         reason = "asked" if recount else _recount_reason(basis, terms)
+        if watermark is None:
+            # Nothing new is counted: the signals up to the last watermark are the known ones.
+            watermark = basis.watermark if basis else 0
         if reason:
             terms = Basis(epoch=now, now=now, weights=weights, half_life=terms.half_life)
             done = _recount_all(cursor, terms, watermark, reason=reason)

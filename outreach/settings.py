@@ -284,6 +284,9 @@ if SCORE_HALF_LIFE_DAYS <= 0:
 # The nightly refresh carries the scores forward; once a week it checks them against a full
 # count and counts everything again when they differ by more than this, relative.
 SCORES_CHECK_TOLERANCE = env.float("SCORES_CHECK_TOLERANCE", default=1e-6)
+# How long the refresh waits for transactions still writing signals before it leaves the new
+# ones to the next refresh (every new signal waits behind it meanwhile).
+SCORES_WATERMARK_WAIT = env.float("SCORES_WATERMARK_WAIT", default=10.0)
 
 # Uploads: a CSV directory of a few thousand librarians is well under this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -384,3 +384,40 @@ def test_scores_migrated_from_before_are_counted_again_at_the_next_refresh():
     done = scoring.scores_refresh(now=NOW)
     assert (done.recounted, done.reason) == (True, "weights or half-life changed")
     assert stored()["scores"] == {library.pk: pytest.approx(3.0)}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_does_not_hold_every_new_signal_back_behind_a_long_transaction(settings, caplog):
+    """A pull or an import writing signals in one long transaction: the refresh gives up
+    waiting for it after SCORES_WATERMARK_WAIT, counts nothing new, and the next refresh
+    counts what it wrote."""
+    settings.SCORES_WATERMARK_WAIT = 0.2
+    library = LibraryFactory()
+    scoring.scores_refresh(now=NOW)
+    inserted, release = threading.Event(), threading.Event()
+
+    def long_writer():
+        try:
+            with transaction.atomic():
+                ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
+                inserted.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=long_writer)
+    writer.start()
+    try:
+        assert inserted.wait(timeout=30)
+        with caplog.at_level(logging.WARNING, logger="libraries.scoring"):
+            done = scoring.scores_refresh(now=night(1))
+    finally:
+        release.set()
+        writer.join(timeout=30)
+    assert (done.recounted, done.signals) == (False, 0)
+    assert "adds none of the new ones this time" in caplog.text
+    assert stored()["scores"][library.pk] == 0.0
+    done = scoring.scores_refresh(now=night(2))
+    assert done.signals == 1
+    assert stored()["scores"][library.pk] == pytest.approx(8 * 0.5 ** (2 / 30))
