@@ -794,8 +794,8 @@ def scores_check() -> ScoresChecked | None:
 def scores_nightly(*, now: datetime | None = None) -> tuple[ScoresRefreshed, ScoresChecked | None]:
     """The nightly refresh, and once a week the check of what it carried forward: when the
     stored sums and a full count differ by more than SCORES_CHECK_TOLERANCE (relative), an
-    error is logged (the administrators get it by mail in production) and everything is
-    counted again."""
+    error is logged (in the worker's log, with the differences) and everything is counted
+    again."""
     refreshed = scores_refresh(now=now)
     basis = ScoreBasis.objects.first()
     due = basis.checked_at is None or refreshed.now - basis.checked_at >= CHECK_EVERY
