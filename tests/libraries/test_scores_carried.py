@@ -2,6 +2,7 @@
 happened to the signals in between (added, edited, deleted, dated later, recorded while the
 refresh ran), and a weekly check that says so."""
 
+import contextlib
 import datetime
 import io
 import logging
@@ -60,6 +61,31 @@ def assert_same_sums(carried: dict, counted: dict) -> None:
     for key, (count, contribution) in counted["parts"].items():
         assert carried["parts"][key][0] == count, key
         assert carried["parts"][key][1] == pytest.approx(contribution, rel=1e-9, abs=1e-12)
+
+
+@contextlib.contextmanager
+def a_signal_held_open(library, *, kind: str):
+    """Another connection's transaction that has inserted a signal (its id taken) and commits
+    it when the block ends."""
+    inserted, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                ActivitySignalFactory(library=library, kind=kind, occurred_at=NOW)
+                inserted.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert inserted.wait(timeout=30)
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
 
 
 def test_a_month_of_nights_carried_forward_gives_what_a_full_count_gives():
@@ -292,16 +318,7 @@ def test_a_signal_committed_while_the_refresh_starts_is_counted_once_not_lost():
     as counted, so the earlier signal is neither skipped nor added twice."""
     library = LibraryFactory()
     scoring.scores_refresh(now=NOW)
-    inserted, release, done = threading.Event(), threading.Event(), []
-
-    def slow_writer():
-        try:
-            with transaction.atomic():
-                ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
-                inserted.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
+    done = []
 
     def refresh():
         try:
@@ -309,26 +326,22 @@ def test_a_signal_committed_while_the_refresh_starts_is_counted_once_not_lost():
         finally:
             connection.close()
 
-    writer = threading.Thread(target=slow_writer)
-    writer.start()
-    assert inserted.wait(timeout=30)
-    ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)  # a later id
-    refresher = threading.Thread(target=refresh)
-    refresher.start()
-    # The refresh waits for the writer's lock (seen in pg_locks), not for a clock.
-    with connection.cursor() as cursor:
-        for _ in range(3000):
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
-                [ActivitySignal._meta.db_table],
-            )
-            if cursor.fetchone()[0]:
-                break
-            threading.Event().wait(0.01)
-        else:  # pragma: no cover - reported by the assertion below
-            pytest.fail("the refresh never waited for the open transaction")
-    release.set()
-    writer.join(timeout=30)
+    with a_signal_held_open(library, kind="hosted_meetup"):
+        ActivitySignalFactory(library=library, kind="attended", occurred_at=NOW)  # a later id
+        refresher = threading.Thread(target=refresh)
+        refresher.start()
+        # The refresh waits for the writer's lock (seen in pg_locks), not for a clock.
+        with connection.cursor() as cursor:
+            for _ in range(3000):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                    [ActivitySignal._meta.db_table],
+                )
+                if cursor.fetchone()[0]:
+                    break
+                threading.Event().wait(0.01)
+            else:  # pragma: no cover - reported by the assertion below
+                pytest.fail("the refresh never waited for the open transaction")
     refresher.join(timeout=30)
     assert done and done[0].signals == 2
     scoring.scores_refresh(now=night(2))
@@ -395,26 +408,11 @@ def test_a_refresh_does_not_hold_every_new_signal_back_behind_a_long_transaction
     settings.SCORES_WATERMARK_WAIT = 0.2
     library = LibraryFactory()
     scoring.scores_refresh(now=NOW)
-    inserted, release = threading.Event(), threading.Event()
-
-    def long_writer():
-        try:
-            with transaction.atomic():
-                ActivitySignalFactory(library=library, kind="hosted_meetup", occurred_at=NOW)
-                inserted.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    writer = threading.Thread(target=long_writer)
-    writer.start()
-    try:
-        assert inserted.wait(timeout=30)
-        with caplog.at_level(logging.WARNING, logger="libraries.scoring"):
-            done = scoring.scores_refresh(now=night(1))
-    finally:
-        release.set()
-        writer.join(timeout=30)
+    with (
+        a_signal_held_open(library, kind="hosted_meetup"),
+        caplog.at_level(logging.WARNING, logger="libraries.scoring"),
+    ):
+        done = scoring.scores_refresh(now=night(1))
     assert (done.recounted, done.signals) == (False, 0)
     assert "adds none of the new ones this time" in caplog.text
     assert stored()["scores"][library.pk] == 0.0
